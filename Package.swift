@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+// The Emu library family: independent library targets a host application composes into a machine.
+// See docs/ARCHITECTURE.md for the layers and the rules that keep them independent.
+import PackageDescription
+
+let strictSwift6: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "Emu",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EmuCore", targets: ["EmuCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (Debian: libglib2.0-dev, libaio-dev).
+        .systemLibrary(
+            name: "CGLib",
+            pkgConfig: "glib-2.0",
+            providers: [.apt(["libglib2.0-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibAIO",
+            providers: [.apt(["libaio-dev"])]
+        ),
+        // Thin C wrappers for Linux calls the Glibc module does not expose (memfd, eventfd).
+        .target(name: "CEmuSystem"),
+
+        .target(
+            name: "EmuCore",
+            dependencies: [
+                "CGLib",
+                "CEmuSystem",
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "EmuCoreTests",
+            dependencies: ["EmuCore"],
+            swiftSettings: strictSwift6
+        ),
+    ]
+)

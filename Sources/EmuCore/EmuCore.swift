@@ -1,0 +1,1 @@
+// EmuCore: guest memory bus, event loop, IRQ lines, clocks and device protocols.
