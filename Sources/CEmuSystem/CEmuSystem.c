@@ -31,3 +31,13 @@ int emu_eventfd_write(int fd, uint64_t value) {
 }
 
 int emu_gettid(void) { return (int)gettid(); }
+
+#include <pthread.h>
+#include <string.h>
+
+void emu_set_thread_name(const char *name) {
+    char shortName[16];
+    strncpy(shortName, name, sizeof shortName - 1);
+    shortName[sizeof shortName - 1] = 0;
+    pthread_setname_np(pthread_self(), shortName);
+}

@@ -11,6 +11,8 @@ int emu_eventfd(unsigned int initial);
 int emu_eventfd_read(int fd, uint64_t *value);
 /// Adds one to an eventfd counter; -1 with errno on error (EAGAIN only when saturated).
 int emu_eventfd_write(int fd, uint64_t value);
+/// Names the calling thread (truncated to 15 bytes, the kernel limit).
+void emu_set_thread_name(const char *name);
 /// The caller's kernel thread id.
 int emu_gettid(void);
 #endif

@@ -1,0 +1,205 @@
+import CGLib
+import Dispatch
+import Synchronization
+
+/// An event loop over a GLib `GMainContext`: fd handlers, event notifiers, bottom halves, timers
+/// on any ``EmuClock``, and drained sections that hold back guest-originated (external) work.
+///
+/// Threads: everything registered on a loop is dispatched on the one thread that iterates it
+/// (``run()`` or ``iterate(blocking:)``), one dispatch at a time. Registration, scheduling,
+/// ``stop()`` and drained sections may be called from any thread. The loop is also a
+/// `SerialExecutor`, so an actor or a task can be pinned to it (see `EventLoop+Executor.swift`).
+///
+/// The loop owns its context; when the last reference goes, every source still attached is
+/// destroyed. Handlers should capture the loop weakly or unowned to avoid a cycle.
+public final class EventLoop: Sendable {
+    /// A name for logs and thread names.
+    public let name: String
+    /// The GMainContext. GLib's context API is thread-safe.
+    nonisolated(unsafe) let context: OpaquePointer
+    private let stopRequested = Atomic<Bool>(false)
+    /// Open drained sections; changed only while the context is owned, read anywhere.
+    private let drainDepth = Atomic<Int>(0)
+    private let registry = Mutex<Registry>(Registry())
+    let bottomHalves: BottomHalfQueue
+
+    struct Registry {
+        var fdHandlers: [ObjectIdentifier: FDHandler] = [:]
+        var timerLists: [ObjectIdentifier: TimerList] = [:]
+    }
+
+    /// Creates a loop with its own GMainContext. Nothing runs until a thread iterates it.
+    public init(name: String = "loop") {
+        self.name = name
+        // g_main_context_new aborts only on allocation failure, like every GLib allocation.
+        self.context = g_main_context_new()!
+        self.bottomHalves = BottomHalfQueue(name: "\(name)/bh")
+        bottomHalves.attach(to: context)
+    }
+
+    deinit {
+        let handlers = registry.withLock { state in
+            defer { state = Registry() }
+            return (Array(state.fdHandlers.values), Array(state.timerLists.values))
+        }
+        handlers.0.forEach { $0.source.destroy() }
+        handlers.1.forEach { $0.source.destroy() }
+        bottomHalves.source.destroy()
+        g_main_context_unref(context)
+    }
+
+    // MARK: Running
+
+    /// Iterates the loop on the calling thread until ``stop()`` is called.
+    ///
+    /// A `stop()` that came before `run()` makes it return at once. Only one thread iterates the
+    /// context at a time; a second thread calling `run()` waits its turn (GLib's ownership rule).
+    public func run() {
+        while !stopRequested.compareExchange(expected: true, desired: false,
+                                             ordering: .acquiringAndReleasing).exchanged {
+            g_main_context_iteration(context, 1)
+        }
+    }
+
+    /// Makes ``run()`` return after the dispatch in progress. Callable from any thread.
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        g_main_context_wakeup(context)
+    }
+
+    /// Runs one iteration: polls, then dispatches whatever is ready.
+    ///
+    /// - Parameter blocking: wait for something to become ready (a timer, an fd, a bottom half,
+    ///   a wake-up) before returning.
+    /// - Returns: whether anything was dispatched.
+    @discardableResult
+    public func iterate(blocking: Bool = false) -> Bool {
+        g_main_context_iteration(context, blocking ? 1 : 0) != 0
+    }
+
+    /// Iterates until `condition` holds or `timeout` nanoseconds of host time have passed.
+    ///
+    /// - Returns: whether `condition` held.
+    @discardableResult
+    public func run(timeout: UInt64, until condition: () -> Bool) -> Bool {
+        let clock = HostClock.shared
+        let deadline = clock.now &+ timeout
+        let waker = makeTimer(on: clock) {}
+        waker.arm(at: deadline)
+        defer { waker.cancel() }
+        while !condition() {
+            if clock.now >= deadline { return false }
+            g_main_context_iteration(context, 1)
+        }
+        return true
+    }
+
+    /// Whether the calling thread is the one iterating this loop right now (or owns it).
+    public var isCurrentThreadOwner: Bool { g_main_context_is_owner(context) != 0 }
+
+    /// Runs `body` with the loop's context owned by the calling thread: inline if this thread
+    /// already owns it or can take it, otherwise as a bottom half on the loop's thread, waiting
+    /// until it has run. Never call from a thread the loop's thread is itself waiting on.
+    func performOnLoop(_ body: @escaping @Sendable () -> Void) {
+        if g_main_context_is_owner(context) != 0 {
+            body()
+        } else if g_main_context_acquire(context) != 0 {
+            body()
+            g_main_context_release(context)
+        } else {
+            let done = DispatchSemaphore(value: 0)
+            submit {
+                body()
+                done.signal()
+            }
+            done.wait()
+        }
+    }
+
+    // MARK: Bottom halves
+
+    /// Runs `work` once on the loop's thread, after every bottom half scheduled before it.
+    /// Callable from any thread; wakes the loop.
+    public func submit(_ work: @escaping @Sendable () -> Void) {
+        bottomHalves.enqueue(.oneShot(work))
+    }
+
+    /// Creates a reusable bottom half: ``BottomHalf/schedule()`` runs `work` once on this loop.
+    public func makeBottomHalf(name: String = "bh",
+                               _ work: @escaping @Sendable () -> Void) -> BottomHalf {
+        BottomHalf(name: name, queue: bottomHalves, work: work)
+    }
+
+    // MARK: Drained sections
+
+    /// Opens a drained section: from the moment this returns until the matching outermost
+    /// ``endDrained()``, no ``HandlerKind/external`` handler of this loop is dispatched.
+    ///
+    /// Sections nest. Events of external handlers are not lost: their fds stay ready (level
+    /// triggered) and are dispatched after the outermost section ends. Internal handlers, timers
+    /// and bottom halves keep running. Callable from any thread: off the loop's thread it waits
+    /// until the loop has applied the section, so no external dispatch is in progress on return.
+    public func beginDrained() {
+        performOnLoop { [self] in
+            if drainDepth.add(1, ordering: .acquiringAndReleasing).newValue == 1 {
+                applyGate()
+            }
+        }
+    }
+
+    /// Closes a drained section opened by ``beginDrained()``; the outermost end lets external
+    /// handlers run again. An unbalanced call is ignored (the depth never goes below zero).
+    public func endDrained() {
+        performOnLoop { [self] in
+            let depth = drainDepth.load(ordering: .acquiring)
+            guard depth > 0 else { return }
+            drainDepth.store(depth - 1, ordering: .releasing)
+            if depth == 1 { applyGate() }
+        }
+    }
+
+    /// Runs `body` inside a drained section.
+    public func withDrainedSection<T>(_ body: () throws -> T) rethrows -> T {
+        beginDrained()
+        defer { endDrained() }
+        return try body()
+    }
+
+    /// Whether a drained section is open.
+    public var isDrained: Bool { drainDepth.load(ordering: .acquiring) > 0 }
+
+    /// The number of drained sections open.
+    public var drainedDepth: Int { drainDepth.load(ordering: .acquiring) }
+
+    private func applyGate() {
+        let external = registry.withLock { $0.fdHandlers.values.filter { $0.kind == .external } }
+        for handler in external { handler.updatePolling() }
+    }
+
+    // MARK: Registry
+
+    func register(_ handler: FDHandler) {
+        registry.withLock { $0.fdHandlers[ObjectIdentifier(handler)] = handler }
+        // The handler reads the drain depth under its own lock, and a section that begins
+        // meanwhile re-applies the gate to it after raising the depth: the later one wins.
+        handler.updatePolling()
+    }
+
+    func unregister(_ handler: FDHandler) {
+        _ = registry.withLock { $0.fdHandlers.removeValue(forKey: ObjectIdentifier(handler)) }
+    }
+
+    /// The number of fd handlers registered (for leak checks in tests).
+    public var fdHandlerCount: Int { registry.withLock { $0.fdHandlers.count } }
+
+    func timerList(for clock: some EmuClock) -> TimerList {
+        registry.withLock { state in
+            let key = ObjectIdentifier(clock)
+            if let list = state.timerLists[key] { return list }
+            let list = TimerList(clock: clock, loopName: name)
+            list.attach(to: context)
+            state.timerLists[key] = list
+            return list
+        }
+    }
+}
