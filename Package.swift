@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "EmuCore", targets: ["EmuCore"]),
+        .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
@@ -38,6 +39,12 @@ let package = Package(
                 "CEmuSystem",
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "EmuCoreBench",
+            dependencies: ["EmuCore", "CGLib", "CEmuSystem"],
+            path: "Benchmarks/EmuCoreBench",
             swiftSettings: strictSwift6
         ),
         .testTarget(

@@ -1,0 +1,59 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One measured figure: what was measured, how many operations, how long.
+struct Measurement {
+    let name: String
+    let operations: Double
+    let seconds: Double
+    let unit: String           // "ops" or "bytes"
+
+    var rate: Double { operations / seconds }
+    var nanosecondsPerOperation: Double { seconds * 1e9 / operations }
+
+    var rateText: String {
+        if unit == "bytes" { return String(format: "%.2f GiB/s", rate / 1_073_741_824) }
+        return String(format: "%.2f M/s", rate / 1e6)
+    }
+}
+
+/// Runs `body` (which performs `operations` operations) `repeats` times; keeps the fastest.
+func measure(_ name: String, operations: Double, unit: String = "ops", repeats: Int = 5,
+             _ body: () -> Void) -> Measurement
+{
+    body() // warm up: page faults, caches, lazy initialisation
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let start = ContinuousClock.now
+        body()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        best = min(best, seconds)
+    }
+    return Measurement(name: name, operations: operations, seconds: best, unit: unit)
+}
+
+/// Prints a figure beside its peer (the physical limit or the plain-library equivalent) with
+/// the ratio ours/peer for rates (higher is better for us when > 1).
+func report(_ ours: Measurement, against peer: Measurement?) {
+    let ns = String(format: "%9.1f ns/op", ours.nanosecondsPerOperation)
+    var line = "  \(ours.name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(ours.rateText.leftPad(14)) \(ns)"
+    if let peer {
+        line += "   vs \(peer.name): \(peer.rateText)  ratio \(String(format: "%.2f", ours.rate / peer.rate))"
+    }
+    print(line)
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
+
+/// Keeps a value alive and opaque to the optimiser.
+@inline(never)
+func blackHole<T>(_ value: T) {
+    withUnsafePointer(to: value) { _ = $0 }
+}
