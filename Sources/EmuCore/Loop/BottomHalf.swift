@@ -44,6 +44,9 @@ final class BottomHalfQueue: Sendable, SourceDispatchTarget {
 
     let source: GLibSource
     private let queue = Mutex<[Entry]>([])
+    /// The batch being run; kept between dispatches so its storage is reused (only the loop's
+    /// thread dispatches, so this lock is never contended).
+    private let running = Mutex<[Entry]>([])
 
     init(name: String) {
         source = GLibSource(name: name, priority: 0)
@@ -63,9 +66,15 @@ final class BottomHalfQueue: Sendable, SourceDispatchTarget {
     func dispatchSource() {
         // Clear readiness before taking the batch: an enqueue after this point re-arms it.
         source.clearReady()
-        let batch = queue.withLock { queue in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+        var batch = running.withLock { running in
+            var taken: [Entry] = []
+            swap(&taken, &running)
+            return taken
+        }
+        queue.withLock { swap(&$0, &batch) }
+        defer {
+            batch.removeAll(keepingCapacity: true)
+            running.withLock { swap(&$0, &batch) }
         }
         for entry in batch {
             switch entry {
