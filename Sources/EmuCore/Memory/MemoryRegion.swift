@@ -243,19 +243,16 @@ public final class MemoryRegion: @unchecked Sendable, CustomStringConvertible {
         block.markDirty(offset: offset, length: length)
     }
 
-    /// Runs `body` with rebuilds deferred: all topology changes made inside cause one rebuild
-    /// per affected address space when the outermost transaction ends (also when `body` throws).
+    /// Runs `body` with rebuilds deferred: all topology changes the calling thread makes inside
+    /// cause one rebuild per affected address space when the outermost transaction ends (also
+    /// when `body` throws). Nested transactions are allowed.
     ///
-    /// Transactions are global (like QEMU's): while any thread is inside one, rebuilds caused by
-    /// other threads are deferred too. Nested transactions are allowed.
+    /// One thread batches at a time: while a transaction is open, another thread's changes (and
+    /// its own transactions) are applied immediately, so a call that changes the topology always
+    /// returns with the change visible, except inside the caller's own transaction.
     public static func transaction<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        Topology.withLock { $0.transactionDepth += 1 }
-        defer {
-            Topology.withLock { state in
-                state.transactionDepth -= 1
-                Topology.commitIfIdle(&state)
-            }
-        }
+        let batching = Topology.beginTransaction()
+        defer { if batching { Topology.endTransaction() } }
         return try body()
     }
 }
