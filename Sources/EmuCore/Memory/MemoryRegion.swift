@@ -167,8 +167,9 @@ public final class MemoryRegion: @unchecked Sendable, CustomStringConvertible {
             Topology.withLock { state in
                 guard _priority != newValue else { return }
                 _priority = newValue
+                // Every subregion of a rendered container is in the visited set, so marking
+                // the region alone reaches every view it can affect (and rebuilds it once).
                 Topology.changed(self, &state)
-                if let c = _container { Topology.changed(c, &state) }
             }
         }
     }

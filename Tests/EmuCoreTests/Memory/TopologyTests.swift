@@ -215,4 +215,41 @@ struct TopologyTests {
         }
         #expect(view.lookup(.max) == nil)
     }
+
+    @Test func mmioHandlerMayAccessTheBusAndChangeTopology() throws {
+        let root = try MemoryRegion.container(name: "root", size: 0x10000)
+        let ram = try MemoryRegion.ram(name: "ram", size: 0x1000)
+        try root.addSubregion(ram, at: 0)
+        let box = SpaceBox()
+        // Writing the device's register toggles the RAM and copies a RAM word through the bus.
+        let handler = ClosureMMIOHandler(read: { _, _ in box.space?.read(at: 0, size: 4) ?? 0 },
+                                         write: { _, _, v in ram.isEnabled = v != 0 })
+        try root.addSubregion(try MemoryRegion.mmio(name: "ctl", size: 8, handler: handler), at: 0x8000)
+        let space = AddressSpace(name: "m", root: root)
+        box.space = space
+        space.write(at: 0, size: 4, value: 0x1234_5678)
+        #expect(space.read(at: 0x8000, size: 4) == 0x1234_5678)
+        space.write(at: 0x8000, size: 1, value: 0)
+        #expect(space.read(at: 0, size: 4) == 0xFFFF_FFFF)
+        space.write(at: 0x8000, size: 1, value: 1)
+        #expect(space.read(at: 0, size: 4) == 0x1234_5678)
+    }
+
+    @Test func describeDumpsTheFlatViewLikeInfoMtree() throws {
+        let root = try MemoryRegion.container(name: "system", size: 0x100000)
+        let ram = try MemoryRegion.ram(name: "pc.ram", size: 0xA0000)
+        try root.addSubregion(ram, at: 0)
+        try root.addSubregion(try MemoryRegion.alias(name: "hi", of: ram, offset: 0x1000, size: 0x1000), at: 0xC0000, priority: 2)
+        try root.addSubregion(try MemoryRegion.mmio(name: "vga", size: 0x20000, handler: RecordingDevice()), at: 0xA0000, priority: 1)
+        let text = AddressSpace(name: "memory", root: root).describe()
+        #expect(text.contains("AS \"memory\""))
+        #expect(text.contains("0000000000000000-000000000009ffff (prio 0, ram): pc.ram"))
+        #expect(text.contains("00000000000a0000-00000000000bffff (prio 1, i/o): vga"))
+        #expect(text.contains("00000000000c0000-00000000000c0fff (prio 0, ram): pc.ram @0000000000001000"))
+    }
+}
+
+final class SpaceBox: @unchecked Sendable {
+    // Test helper: set once before any concurrent use.
+    var space: AddressSpace?
 }
