@@ -36,8 +36,10 @@ public final class FlatView: Sendable {
     /// The ranges, sorted by `start`, non-overlapping. Adjacent pieces of the same leaf with
     /// contiguous offsets are merged.
     public let ranges: [FlatRange]
-    /// `ranges[i].start`, contiguous for a cache-friendly binary search.
+    /// `ranges[i].start` and `ranges[i].end`, contiguous so a lookup touches only plain
+    /// integers (no reference counting, cache-friendly binary search).
     let starts: [UInt64]
+    let ends: [UInt64]
     /// Counts rebuilds of the owning address space (1 for its first view).
     public let generation: UInt64
     /// Problems met while flattening (alias cycles, excessive nesting); those parts are left
@@ -47,6 +49,7 @@ public final class FlatView: Sendable {
     init(ranges: [FlatRange], generation: UInt64, problems: [String]) {
         self.ranges = ranges
         self.starts = ranges.map(\.start)
+        self.ends = ranges.map(\.end)
         self.generation = generation
         self.problems = problems
     }
@@ -72,7 +75,7 @@ public final class FlatView: Sendable {
     func index(containing address: UInt64) -> Int? {
         let i = upperBound(address) - 1
         guard i >= 0 else { return nil }
-        return address - ranges[i].start < ranges[i].size ? i : nil
+        return ends.withUnsafeBufferPointer { address < $0[i] } ? i : nil
     }
 
     /// The range containing `address`, or `nil` when the address is unassigned.
@@ -88,11 +91,10 @@ public final class FlatView: Sendable {
         let next = upperBound(address)
         let i = next - 1
         if i >= 0 {
-            let r = ranges[i]
-            let off = address - r.start
-            if off < r.size { return (i, min(limit, r.size - off)) }
+            let end = ends[i]
+            if address < end { return (i, min(limit, end - address)) }
         }
-        if next < ranges.count { return (nil, min(limit, ranges[next].start - address)) }
+        if next < starts.count { return (nil, min(limit, starts[next] - address)) }
         return (nil, limit)
     }
 

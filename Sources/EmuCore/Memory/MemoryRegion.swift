@@ -245,15 +245,16 @@ public final class MemoryRegion: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Runs `body` with rebuilds deferred: all topology changes the calling thread makes inside
-    /// cause one rebuild per affected address space when the outermost transaction ends (also
+    /// cause one rebuild per affected address space when its outermost transaction ends (also
     /// when `body` throws). Nested transactions are allowed.
     ///
-    /// One thread batches at a time: while a transaction is open, another thread's changes (and
-    /// its own transactions) are applied immediately, so a call that changes the topology always
-    /// returns with the change visible, except inside the caller's own transaction.
+    /// Transactions are per thread: another thread's changes are applied (and visible) when
+    /// its call returns, even while this thread's transaction is open. A rebuild caused by
+    /// another thread reads the whole current tree, so it may already show some of this
+    /// transaction's changes; the transaction guarantees the number of rebuilds, not isolation.
     public static func transaction<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        let batching = Topology.beginTransaction()
-        defer { if batching { Topology.endTransaction() } }
+        Topology.beginTransaction()
+        defer { Topology.endTransaction() }
         return try body()
     }
 }

@@ -14,11 +14,10 @@ enum Topology {
     }
 
     struct State {
-        /// Depth of the open transaction and the kernel thread that owns it (nil: none).
-        var transactionDepth = 0
-        var transactionOwner: Int32?
+        /// Open transactions: per kernel thread, the nesting depth and the changed regions
+        /// whose rebuild is deferred to the end of the outermost transaction.
+        var transactions: [Int32: (depth: Int, changed: Set<ObjectIdentifier>)] = [:]
         var nextSequence: UInt64 = 0
-        var changed: Set<ObjectIdentifier> = []
         var spaces: [ObjectIdentifier: Registration] = [:]
     }
 
@@ -32,46 +31,38 @@ enum Topology {
     /// Records a change to `region` and rebuilds now unless a transaction is open.
     /// Call with the lock held.
     static func changed(_ region: MemoryRegion, _ state: inout State) {
-        // Only the transaction's own thread defers; any other thread's change must be visible
-        // when its call returns, so it is applied now (and leaves the transaction's pending
-        // set alone).
-        if let owner = state.transactionOwner, owner == emu_gettid() {
-            state.changed.insert(ObjectIdentifier(region))
+        // Only the calling thread's own transaction defers; other threads' transactions do
+        // not delay this change, so a call that changes the topology returns with it visible.
+        let me = emu_gettid()
+        if state.transactions[me] != nil {
+            state.transactions[me]?.changed.insert(ObjectIdentifier(region))
         } else {
             rebuild(&state, for: [ObjectIdentifier(region)])
         }
     }
 
-    /// Opens (or nests) a transaction for the calling thread. Returns false when another
-    /// thread owns the open transaction; the caller then runs unbatched.
-    static func beginTransaction() -> Bool {
+    /// Opens (or nests) a transaction for the calling thread.
+    static func beginTransaction() {
         withLock { state in
-            let me = emu_gettid()
-            if let owner = state.transactionOwner, owner != me { return false }
-            state.transactionOwner = me
-            state.transactionDepth += 1
-            return true
+            state.transactions[emu_gettid(), default: (0, [])].depth += 1
         }
     }
 
+    /// Closes the calling thread's innermost transaction; the outermost one rebuilds.
     static func endTransaction() {
         withLock { state in
-            state.transactionDepth -= 1
-            if state.transactionDepth == 0 {
-                state.transactionOwner = nil
-                commit(&state)
+            let me = emu_gettid()
+            guard let open = state.transactions[me] else { return }
+            if open.depth > 1 {
+                state.transactions[me]?.depth -= 1
+            } else {
+                state.transactions[me] = nil
+                if !open.changed.isEmpty { rebuild(&state, for: open.changed) }
             }
         }
     }
 
     /// Rebuilds the views of every live address space that saw a changed region.
-    static func commit(_ state: inout State) {
-        guard !state.changed.isEmpty else { return }
-        let changed = state.changed
-        state.changed = []
-        rebuild(&state, for: changed)
-    }
-
     static func rebuild(_ state: inout State, for changed: Set<ObjectIdentifier>) {
         for (id, registration) in state.spaces {
             guard let space = registration.space else {
