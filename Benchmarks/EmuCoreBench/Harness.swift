@@ -53,7 +53,7 @@ extension String {
 }
 
 /// Keeps a value alive and opaque to the optimiser.
-@inline(never)
+@inline(never) @_optimize(none)
 func blackHole<T>(_ value: T) {
     withUnsafePointer(to: value) { _ = $0 }
 }
