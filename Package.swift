@@ -12,6 +12,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "EmuCore", targets: ["EmuCore"]),
+        .library(name: "EmuPC", targets: ["EmuPC"]),
+        .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
     ],
     dependencies: [
@@ -41,6 +43,20 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        .target(
+            name: "EmuPC",
+            dependencies: ["EmuCore"],
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "emu-pc",
+            dependencies: [
+                "EmuPC", "EmuCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/emu-pc",
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "EmuCoreBench",
             dependencies: ["EmuCore", "CGLib", "CEmuSystem"],
@@ -50,6 +66,11 @@ let package = Package(
         .testTarget(
             name: "EmuCoreTests",
             dependencies: ["EmuCore"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "EmuPCTests",
+            dependencies: ["EmuPC", "EmuCore"],
             swiftSettings: strictSwift6
         ),
     ]
