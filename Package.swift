@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "EmuCore", targets: ["EmuCore"]),
         .library(name: "EmuPC", targets: ["EmuPC"]),
+        .library(name: "NinePServer", targets: ["NinePServer"]),
         .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
     ],
@@ -48,6 +49,12 @@ let package = Package(
             dependencies: ["EmuCore"],
             swiftSettings: strictSwift6
         ),
+        // 9P2000.L file server. The wire codec is pure Swift; the server loop will add EmuCore.
+        .target(
+            name: "NinePServer",
+            path: "Sources/NinePServer",
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "emu-pc",
             dependencies: [
@@ -71,6 +78,11 @@ let package = Package(
         .testTarget(
             name: "EmuPCTests",
             dependencies: ["EmuPC", "EmuCore"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "NinePServerTests",
+            dependencies: ["NinePServer"],
             swiftSettings: strictSwift6
         ),
     ]
