@@ -19,8 +19,11 @@ public struct Qid: Hashable, Sendable {
     /// Bytes of a qid on the wire.
     public static let wireSize = 13
 
+    /// QT* bits describing the kind of file.
     public var type: UInt8
+    /// Changes whenever the file's contents or metadata change (0 if the server does not track it).
     public var version: UInt32
+    /// Unique per file for the lifetime of the export (the server usually derives it from dev/inode).
     public var path: UInt64
 
     /// Creates a qid from its three fields.
