@@ -38,7 +38,8 @@ func measure(_ name: String, operations: Double, unit: String = "ops", repeats: 
 /// Prints a figure beside its peer (the physical limit or the plain-library equivalent) with
 /// the ratio ours/peer for rates (higher is better for us when > 1).
 func report(_ ours: Measurement, against peer: Measurement?) {
-    let ns = String(format: "%9.1f ns/op", ours.nanosecondsPerOperation)
+    let ns = ours.unit == "bytes" ? String(repeating: " ", count: 12)
+                                  : String(format: "%9.1f ns/op", ours.nanosecondsPerOperation)
     var line = "  \(ours.name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(ours.rateText.leftPad(14)) \(ns)"
     if let peer {
         line += "   vs \(peer.name): \(peer.rateText)  ratio \(String(format: "%.2f", ours.rate / peer.rate))"
