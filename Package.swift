@@ -52,6 +52,7 @@ let package = Package(
         // 9P2000.L file server. The wire codec is pure Swift; the server loop will add EmuCore.
         .target(
             name: "NinePServer",
+            dependencies: ["EmuCore"],
             path: "Sources/NinePServer",
             swiftSettings: strictSwift6
         ),

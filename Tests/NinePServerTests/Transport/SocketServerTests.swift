@@ -1,0 +1,67 @@
+import Testing
+@testable import NinePServer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("9P socket server")
+struct SocketServerTests {
+    private func handshake(_ client: NinePTestClient) async throws {
+        try client.send(NineP.noTag, .version(msize: 8192, version: "9P2000.L"))
+        let version = try #require(try await client.receive())
+        #expect(version.1 == .version(msize: 8192, version: "9P2000.L"))
+        try client.send(1, .attach(fid: 0, afid: NineP.noFid, uname: "u", aname: "any/aname", nUname: 0))
+        let attach = try #require(try await client.receive())
+        if case .attach = attach.1 {} else { Issue.record("attach failed: \(attach.1)") }
+    }
+
+    @Test func servesManyClientsOverTCP() async throws {
+        let backend = GatedBackend(files: ["a", "b"])
+        let server = try NinePSocketServer(address: .tcp(host: "127.0.0.1", port: 0), backend: backend)
+        #expect(server.boundPort != 0)
+        let clients = try (0..<8).map { _ in try NinePTestClient(address: server.address, port: server.boundPort) }
+        for client in clients { try await handshake(client) }
+        for (index, client) in clients.enumerated() {
+            let name = index % 2 == 0 ? "a" : "b"
+            try client.send(2, .walk(fid: 0, newFid: 1, names: [name]))
+            _ = try await client.receive()
+            try client.send(3, .lopen(fid: 1, flags: 0))
+            _ = try await client.receive()
+            try client.send(4, .read(fid: 1, offset: 0, count: 100))
+            let reply = try #require(try await client.receive())
+            #expect(reply.0 == 4 && reply.1 == .read(data: Array(name.utf8)))
+        }
+        #expect(server.connectionCount == 8)
+        await server.stop()
+        #expect(server.connectionCount == 0)
+        #expect(backend.openFiles.load(ordering: .relaxed) == 0, "every session released its files")
+        for client in clients { #expect(await client.isClosedByPeer()) }
+    }
+
+    @Test func hostileClientIsDisconnectedWhileOthersAreStillServed() async throws {
+        let path = "/tmp/emu-9p-test-\(getpid()).sock"
+        let server = try NinePSocketServer(address: .unix(path: path), backend: GatedBackend(files: ["a"]))
+        let good = try NinePTestClient(address: server.address, port: 0)
+        let hostile = try NinePTestClient(address: server.address, port: 0)
+        let oversized = try NinePTestClient(address: server.address, port: 0)
+        try await handshake(good)
+        hostile.sendRaw([3, 0, 0, 0, 100, 0, 0])             // size 3: below the header
+        oversized.sendRaw([0xFF, 0xFF, 0xFF, 0xFF, 100, 0, 0]) // 4 GiB: never buffered
+        #expect(await hostile.isClosedByPeer())
+        #expect(await oversized.isClosedByPeer())
+        try good.send(2, .walk(fid: 0, newFid: 1, names: ["a"]))
+        let reply = try #require(try await good.receive())
+        if case .walk(let qids) = reply.1 { #expect(qids.count == 1) } else { Issue.record("\(reply.1)") }
+        await server.stop()
+        #expect(access(path, F_OK) != 0, "the socket file is removed")
+    }
+
+    @Test func listenAddressesParse() {
+        #expect(NinePListenAddress(parsing: "tcp:127.0.0.1:564") == .tcp(host: "127.0.0.1", port: 564))
+        #expect(NinePListenAddress(parsing: "tcp:[::1]:5640") == .tcp(host: "::1", port: 5640))
+        #expect(NinePListenAddress(parsing: "unix:/run/9p.sock") == .unix(path: "/run/9p.sock"))
+        #expect(NinePListenAddress(parsing: "tcp:host:99999") == nil)
+        #expect(NinePListenAddress(parsing: "udp:1.2.3.4:5") == nil)
+        #expect(NinePListenAddress(parsing: "unix:") == nil)
+    }
+}
