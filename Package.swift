@@ -50,8 +50,10 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         // 9P2000.L file server. The wire codec is pure Swift; the server loop will add EmuCore.
+        // CEmuSystem: fstatfs and the xattr calls for the local back end.
         .target(
             name: "NinePServer",
+            dependencies: ["CEmuSystem"],
             path: "Sources/NinePServer",
             swiftSettings: strictSwift6
         ),
