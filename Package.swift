@@ -49,10 +49,11 @@ let package = Package(
             dependencies: ["EmuCore"],
             swiftSettings: strictSwift6
         ),
-        // 9P2000.L file server. The wire codec is pure Swift; the server loop will add EmuCore.
+        // 9P2000.L file server: EmuCore for the socket transport's loop; CEmuSystem for fstatfs
+        // and the xattr calls of the local back end.
         .target(
             name: "NinePServer",
-            dependencies: ["EmuCore"],
+            dependencies: ["EmuCore", "CEmuSystem"],
             path: "Sources/NinePServer",
             swiftSettings: strictSwift6
         ),

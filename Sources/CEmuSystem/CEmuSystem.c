@@ -41,3 +41,37 @@ void emu_set_thread_name(const char *name) {
     shortName[sizeof shortName - 1] = 0;
     pthread_setname_np(pthread_self(), shortName);
 }
+
+#include <sys/statfs.h>
+#include <sys/xattr.h>
+
+int emu_fstatfs(int fd, uint64_t out[9]) {
+    struct statfs s;
+    if (fstatfs(fd, &s) != 0) return -1;
+    out[0] = (uint64_t)s.f_type;
+    out[1] = (uint64_t)s.f_bsize;
+    out[2] = (uint64_t)s.f_blocks;
+    out[3] = (uint64_t)s.f_bfree;
+    out[4] = (uint64_t)s.f_bavail;
+    out[5] = (uint64_t)s.f_files;
+    out[6] = (uint64_t)s.f_ffree;
+    out[7] = (uint64_t)(uint32_t)s.f_fsid.__val[0] | (uint64_t)(uint32_t)s.f_fsid.__val[1] << 32;
+    out[8] = (uint64_t)s.f_namelen;
+    return 0;
+}
+
+long emu_getxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)getxattr(path, name, value, size);
+}
+
+long emu_listxattr(const char *path, char *list, size_t size) {
+    return (long)listxattr(path, list, size);
+}
+
+int emu_setxattr(const char *path, const char *name, const void *value, size_t size, int flags) {
+    return setxattr(path, name, value, size, flags);
+}
+
+int emu_removexattr(const char *path, const char *name) {
+    return removexattr(path, name);
+}

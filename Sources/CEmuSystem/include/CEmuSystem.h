@@ -15,4 +15,17 @@ int emu_eventfd_write(int fd, uint64_t value);
 void emu_set_thread_name(const char *name);
 /// The caller's kernel thread id.
 int emu_gettid(void);
+
+// For NinePServer's local back end: calls whose headers the Glibc module does not import.
+/// fstatfs(2), flattened into out[0...8]: f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files,
+/// f_ffree, f_fsid (both words, low first), f_namelen. Returns 0 or -1 with errno set.
+int emu_fstatfs(int fd, uint64_t out[9]);
+/// getxattr(2) (follows the path; used on /proc/self/fd/N magic links).
+long emu_getxattr(const char *path, const char *name, void *value, size_t size);
+/// listxattr(2).
+long emu_listxattr(const char *path, char *list, size_t size);
+/// setxattr(2).
+int emu_setxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+/// removexattr(2).
+int emu_removexattr(const char *path, const char *name);
 #endif
