@@ -15,11 +15,13 @@ let package = Package(
         .library(name: "EmuPC", targets: ["EmuPC"]),
         .library(name: "NinePServer", targets: ["NinePServer"]),
         .executable(name: "emu-pc", targets: ["emu-pc"]),
+        .executable(name: "emu-9p", targets: ["emu-9p"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries (Debian: libglib2.0-dev, libaio-dev).
@@ -64,6 +66,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/emu-pc",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "emu-9p",
+            dependencies: [
+                "NinePServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/emu-9p",
             swiftSettings: strictSwift6
         ),
         .executableTarget(

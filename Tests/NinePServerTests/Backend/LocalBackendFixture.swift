@@ -17,7 +17,7 @@ final class LocalBackendFixture {
         var template = Array("/tmp/ninefs-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
         guard made != nil else { throw NinePError.current() }
-        base = String(cString: template)
+        base = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         export = base + "/export"
         outside = base + "/outside"
         try FileManager.default.createDirectory(atPath: export, withIntermediateDirectories: false)

@@ -1,0 +1,86 @@
+// emu-9p: serves a host directory over 9P2000.L on a TCP or Unix socket.
+//   emu-9p --listen tcp:HOST:PORT | unix:PATH --export DIR [--readonly] [--msize N]
+// Any aname attaches to the export, so `mount -t 9p -o trans=tcp,port=...,aname=...` works
+// whatever aname the client sends. Exits cleanly on SIGINT or SIGTERM.
+import ArgumentParser
+import Dispatch
+import Logging
+import NinePServer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct EmuNineP: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emu-9p",
+        abstract: "Serve a host directory over 9P2000.L.")
+
+    @Option(name: .long, help: "tcp:HOST:PORT or unix:PATH")
+    var listen: String
+
+    @Option(name: .long, help: "The directory to export.")
+    var export: String
+
+    @Flag(name: .long, help: "Refuse every modifying operation (EROFS).")
+    var readonly = false
+
+    @Option(name: .long, help: "The largest msize to agree to (at least 4096).")
+    var msize: UInt32 = 1 << 20
+
+    func validate() throws {
+        guard NinePListenAddress(parsing: listen) != nil else {
+            throw ValidationError("--listen takes tcp:HOST:PORT or unix:PATH, not \(listen)")
+        }
+        guard msize >= 4096 else { throw ValidationError("--msize must be at least 4096") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "emu-9p")
+        logger.logLevel = .info
+        guard let address = NinePListenAddress(parsing: listen) else { throw ExitCode.validationFailure }
+        let backend: LocalBackend
+        do {
+            backend = try LocalBackend(exportPath: export, readOnly: readonly)
+        } catch {
+            logger.error("cannot export \(export): \(error)")
+            throw ExitCode.failure
+        }
+        let server: NinePSocketServer
+        do {
+            server = try NinePSocketServer(address: address, backend: backend, msizeCeiling: msize)
+        } catch {
+            logger.error("cannot listen on \(address): \(error)")
+            throw ExitCode.failure
+        }
+        let shown: String
+        if case let .tcp(host, _) = address { shown = "tcp:\(host):\(server.boundPort)" } else { shown = address.description }
+        logger.info("serving \(export)\(readonly ? " read-only" : "") on \(shown), msize up to \(msize)")
+
+        let signal = await waitForTermination()
+        logger.info("signal \(signal): stopping")
+        await server.stop()
+        logger.info("stopped")
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (delivered through Dispatch, not an async-signal handler).
+private func waitForTermination() async -> Int32 {
+    await withCheckedContinuation { continuation in
+        let once = DispatchQueue(label: "emu-9p.signals")
+        var sources: [DispatchSourceSignal] = []
+        var resumed = false
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: once)
+            source.setEventHandler {
+                guard !resumed else { return }
+                resumed = true
+                sources.forEach { $0.cancel() }
+                continuation.resume(returning: number)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
