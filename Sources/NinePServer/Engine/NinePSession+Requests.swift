@@ -30,7 +30,9 @@ extension NinePSession {
             throw NinePError.invalid // answered by the session itself, never here
 
         case .auth:
-            throw NinePError.notSupported // no authentication: Tattach with afid NOFID
+            // No authentication. ENOENT is how 9P2000.L servers say "not required" (diod's
+            // clients proceed to Tattach with afid NOFID on it; Linux never sends Tauth).
+            throw NinePError.notFound
 
         case let .attach(fid, afid, uname, aname, nUname):
             guard afid == NineP.noFid else { throw NinePError.invalid }
@@ -41,7 +43,9 @@ extension NinePSession {
         case let .walk(fid, newFid, names):
             if newFid != fid { try requireUnused(newFid) }
             return try await withFid(fid) { source in
-                guard source.open == nil, source.xattr == nil else { throw NinePError.badFid }
+                // Walking from an open fid is allowed (diod's clients list a directory that
+                // way; the new fid is not open), but not in place, which would drop the open file.
+                guard source.xattr == nil, source.open == nil || newFid != fid else { throw NinePError.badFid }
                 let replacing = newFid == fid ? source : nil
                 if names.isEmpty {
                     return .reply(.walk(qids: []), .bind(newFid, Fid(node: source.node), replacing: replacing))

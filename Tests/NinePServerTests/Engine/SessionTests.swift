@@ -16,6 +16,30 @@ struct SessionTests {
         #expect(h.session.msize == 0, "an unknown version leaves no session")
     }
 
+    @Test func walkFromAnOpenFidMakesAnUnopenedFidButNotInPlace() async {
+        let h = SessionHarness()
+        await h.connect()
+        await h.open("a", as: 5)
+        h.send(20, .walk(fid: 5, newFid: 6, names: []))
+        h.send(21, .walk(fid: 5, newFid: 5, names: []))
+        await h.waitForEvents(2)
+        let events = h.take()
+        #expect(events.contains(.reply(20, .walk(qids: []))))
+        #expect(events.contains(.reply(21, .lerror(errno: UInt32(NinePError.badFid.errno)))))
+        h.send(22, .read(fid: 6, offset: 0, count: 10))
+        await h.waitForEvents(1)
+        #expect(h.take() == [.reply(22, .lerror(errno: UInt32(NinePError.badFid.errno)))], "fid 6 is not open")
+    }
+
+    @Test func authIsAnsweredNotRequired() async {
+        let h = SessionHarness()
+        await h.connect()
+        h.send(5, .auth(afid: 1, uname: "u", aname: "", nUname: 0))
+        await h.waitForEvents(1)
+        #expect(h.take() == [.reply(5, .lerror(errno: UInt32(NinePError.notFound.errno)))])
+        #expect(h.session.statistics.fids == 1, "no afid is created")
+    }
+
     @Test func aSlowRequestDoesNotHoldUpOthers() async {
         let h = SessionHarness()
         await h.connect()
