@@ -16,11 +16,7 @@ struct FlushTests {
 
     @Test func cancelledRequestGetsNoReplyAndTheRflushFollows() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: true)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        _ = await h.startBlockedRead(honoursCancellation: true)
         h.send(21, .flush(oldTag: 20))
         await h.waitForEvents(2)
         #expect(h.take() == [.noReply(20), .reply(21, .flush)],
@@ -32,11 +28,7 @@ struct FlushTests {
 
     @Test func requestThatCompletesAnywayIsAnsweredBeforeTheRflush() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: false)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        let gate = await h.startBlockedRead(honoursCancellation: false)
         h.send(21, .flush(oldTag: 20))
         try? await Task.sleep(for: .milliseconds(20))
         #expect(h.events.isEmpty, "the Rflush waits for the request")
@@ -47,11 +39,7 @@ struct FlushTests {
 
     @Test func severalFlushesOfOneRequestAreAllAnsweredInOrderAfterIt() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: false)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        let gate = await h.startBlockedRead(honoursCancellation: false)
         for tag in [33, 31, 32] as [UInt16] { h.send(tag, .flush(oldTag: 20)) }
         try? await Task.sleep(for: .milliseconds(20))
         #expect(h.events.isEmpty)
@@ -64,11 +52,7 @@ struct FlushTests {
 
     @Test func flushOfAPendingFlushIsAnsweredAfterIt() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: true)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        _ = await h.startBlockedRead(honoursCancellation: true)
         h.send(40, .flush(oldTag: 20))  // cancels the read
         // The read may already be gone; send the rest only while flush 40 can still be pending
         // by holding the victim: use a non-cancellable request instead for a deterministic chain.

@@ -97,6 +97,17 @@ final class SessionHarness: Sendable {
         _ = take()
     }
 
+    /// Connects, opens "slow" as fid 5 and sends a read of it (tag `tag`) that waits at a new
+    /// gate; returns once the read is waiting there.
+    func startBlockedRead(tag: UInt16 = 20, honoursCancellation: Bool) async -> Gate {
+        await connect()
+        await open("slow", as: 5)
+        let gate = backend.gate("slow", honoursCancellation: honoursCancellation)
+        send(tag, .read(fid: 5, offset: 0, count: 100))
+        await waitForArrivals(gate)
+        return gate
+    }
+
     /// Walks fid 0 to `name` as `fid` and opens it.
     func open(_ name: String, as fid: UInt32) async {
         let before = events.count

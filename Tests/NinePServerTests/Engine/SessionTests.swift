@@ -42,11 +42,7 @@ struct SessionTests {
 
     @Test func aSlowRequestDoesNotHoldUpOthers() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: true)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        let gate = await h.startBlockedRead(honoursCancellation: true)
         h.send(21, .walk(fid: 0, newFid: 6, names: ["a"]))
         h.send(22, .getattr(fid: 0, requestMask: Attributes.maskBasic))
         await h.waitForEvents(2)
@@ -59,11 +55,7 @@ struct SessionTests {
 
     @Test func clunkDuringAReadClosesTheFileOnlyAfterTheRead() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: false)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        let gate = await h.startBlockedRead(honoursCancellation: false)
         h.send(21, .clunk(fid: 5))
         await h.waitForEvents(1)
         #expect(h.take() == [.reply(21, .clunk)])
@@ -77,11 +69,7 @@ struct SessionTests {
 
     @Test func tagInUseIsRefusedWithoutDisturbingTheRequestHoldingIt() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: false)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        let gate = await h.startBlockedRead(honoursCancellation: false)
         h.send(20, .getattr(fid: 0, requestMask: 0))
         await h.waitForEvents(1)
         #expect(h.take() == [.reply(20, .lerror(errno: UInt32(NinePError.invalid.errno)))])
@@ -92,11 +80,7 @@ struct SessionTests {
 
     @Test func versionAbandonsOutstandingRequestsAndClunksEveryFid() async {
         let h = SessionHarness()
-        await h.connect()
-        await h.open("slow", as: 5)
-        let gate = h.backend.gate("slow", honoursCancellation: false)
-        h.send(20, .read(fid: 5, offset: 0, count: 100))
-        await h.waitForArrivals(gate)
+        let gate = await h.startBlockedRead(honoursCancellation: false)
         h.send(NineP.noTag, .version(msize: 8192, version: "9P2000.L"))
         await h.waitForEvents(2)
         #expect(h.take() == [.noReply(20), .reply(NineP.noTag, .version(msize: 8192, version: "9P2000.L"))])
