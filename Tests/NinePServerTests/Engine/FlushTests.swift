@@ -53,12 +53,11 @@ struct FlushTests {
     @Test func flushOfAPendingFlushIsAnsweredAfterIt() async {
         let h = SessionHarness()
         _ = await h.startBlockedRead(honoursCancellation: true)
-        h.send(40, .flush(oldTag: 20))  // cancels the read
-        // The read may already be gone; send the rest only while flush 40 can still be pending
-        // by holding the victim: use a non-cancellable request instead for a deterministic chain.
+        h.send(40, .flush(oldTag: 20))  // a plain cancel first
         await h.waitForEvents(2)
         #expect(h.take() == [.noReply(20), .reply(40, .flush)])
 
+        // A request that ignores cancellation keeps every flush below pending: a deterministic chain.
         let stubborn = h.backend.gate("slow", honoursCancellation: false)
         h.send(50, .read(fid: 5, offset: 0, count: 100))
         await h.waitForArrivals(stubborn)
