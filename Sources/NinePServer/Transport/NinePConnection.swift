@@ -7,8 +7,10 @@ import Glibc
 /// One client of a ``NinePSocketServer``: reads frames from its socket into a ``NinePSession``
 /// and writes the session's replies back, on the server's event loop.
 ///
-/// Back-pressure: while more than ``maxQueuedBytes`` of replies wait to be written (a client
-/// that sends but never reads), the connection stops reading requests.
+/// Back-pressure: the connection stops reading requests while more than ``maxQueuedBytes`` of
+/// replies wait to be written (a client that sends but never reads), or while
+/// ``maxRequestsInFlight`` requests are unanswered (each may hold an msize-sized Twrite body: 65,535
+/// tags of 1 MiB would otherwise pin 64 GiB). Reading resumes as replies go out.
 final class NinePConnection: Sendable {
     let fd: Int32
     let session: NinePSession
@@ -20,9 +22,16 @@ final class NinePConnection: Sendable {
 
     private struct State {
         var splitter: FrameSplitter
+        /// Replies not yet written: `outbox[written...]`.
         var outbox: [UInt8] = []
+        var written = 0
         var closing = false
+        /// Reused for every read (reads happen only on the loop's thread).
+        var readBuffer = [UInt8](repeating: 0, count: 65536)
     }
+
+    /// Unanswered requests beyond this stop the reading of requests.
+    static let maxRequestsInFlight = 256
 
     /// Replies queued beyond this stop the reading of requests.
     var maxQueuedBytes: Int { Int(max(session.msize, NineP.minimumMsize)) * 8 }
@@ -55,29 +64,44 @@ final class NinePConnection: Sendable {
     }
 
     private func readRequests() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+        let (count, error) = state.withLock { state -> (Int, Int32) in
+            let n = state.readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let error = errno
+            if n > 0 { state.splitter.append(state.readBuffer[0..<n]) }
+            return (n, error)
+        }
+        if count == 0 || (count < 0 && error != EAGAIN && error != EINTR) {
             shutDown()
             return
         }
-        guard n > 0 else { return }
-        var frames: [[UInt8]] = []
-        let failure = state.withLock { state -> NinePWireError? in
-            state.splitter.append(buffer[0..<n])
-            do throws(NinePWireError) {
-                while let frame = try state.splitter.nextFrame() { frames.append(frame) }
-                return nil
-            } catch {
-                return error
+        if count > 0, dispatchBufferedFrames() { flush() }
+    }
+
+    /// Hands buffered frames to the session one at a time while fewer than
+    /// ``maxRequestsInFlight`` requests are unanswered; the rest wait in the splitter. Returns
+    /// false if the connection was shut down (a frame size that cannot be trusted).
+    private func dispatchBufferedFrames() -> Bool {
+        while session.statistics.requestsInFlight < Self.maxRequestsInFlight {
+            let next = state.withLock { state -> Result<[UInt8]?, NinePWireError> in
+                do throws(NinePWireError) {
+                    return .success(try state.splitter.nextFrame())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            switch next {
+            case .success(nil):
+                return true
+            case let .success(frame?):
+                session.receive(frame)
+                let negotiated = session.msize
+                if negotiated != 0 { state.withLock { $0.splitter.msize = negotiated } }
+            case .failure:
+                shutDown()
+                return false
             }
         }
-        for frame in frames {
-            session.receive(frame)
-            let negotiated = session.msize
-            if negotiated != 0 { state.withLock { $0.splitter.msize = negotiated } }
-        }
-        if failure != nil { shutDown() } // a frame size that cannot be trusted
+        return true
     }
 
     /// Called by the session (under its lock, on any thread): queue and let the loop write.
@@ -85,17 +109,22 @@ final class NinePConnection: Sendable {
         switch output {
         case let .reply(_, frame):
             state.withLock { $0.outbox.append(contentsOf: frame) }
-            if flushScheduled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
-                loop.submit { [weak self] in
-                    guard let self else { return }
-                    self.flushScheduled.store(false, ordering: .releasing)
-                    self.flush()
-                }
-            }
+            scheduleFlush()
         case .noReply:
-            break // a stream transport sends nothing for a cancelled request
+            scheduleFlush() // nothing to send, but a request fewer in flight may resume reading
         case .protocolViolation:
             loop.submit { [weak self] in self?.shutDown() }
+        }
+    }
+
+    /// Makes the loop flush once, however many replies arrive before it runs.
+    private func scheduleFlush() {
+        guard flushScheduled.compareExchange(expected: false, desired: true,
+                                             ordering: .acquiringAndReleasing).exchanged else { return }
+        loop.submit { [weak self] in
+            guard let self else { return }
+            self.flushScheduled.store(false, ordering: .releasing)
+            if self.dispatchBufferedFrames() { self.flush() } // replies drained: resume held frames
         }
     }
 
@@ -103,18 +132,23 @@ final class NinePConnection: Sendable {
     /// stops reading while too much is queued.
     private func flush() {
         let (remaining, closing) = state.withLock { state -> (Int, Bool) in
-            while !state.outbox.isEmpty {
-                let n = state.outbox.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                if n > 0 {
-                    state.outbox.removeFirst(n)
-                } else {
-                    break // EAGAIN: wait for writability; errors surface as a hang-up on read
+            while state.written < state.outbox.count {
+                let n = state.outbox.withUnsafeBytes { raw in
+                    send(fd, raw.baseAddress.map { $0 + state.written }, raw.count - state.written,
+                         Int32(MSG_NOSIGNAL))
                 }
+                guard n > 0 else { break } // EAGAIN: wait for writability; errors surface on read
+                state.written += n
             }
-            return (state.outbox.count, state.closing)
+            if state.written == state.outbox.count {
+                state.outbox.removeAll(keepingCapacity: state.outbox.capacity <= 1 << 20)
+                state.written = 0
+            }
+            return (state.outbox.count - state.written, state.closing)
         }
         guard !closing, let registration = handler.withLock({ $0 }) else { return }
-        var events: IOEvents = remaining < maxQueuedBytes ? .readable : []
+        let busy = session.statistics.requestsInFlight >= Self.maxRequestsInFlight
+        var events: IOEvents = remaining < maxQueuedBytes && !busy ? .readable : []
         if remaining > 0 { events.insert(.writable) }
         if registration.events != events { registration.setEvents(events) }
     }

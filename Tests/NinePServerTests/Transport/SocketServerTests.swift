@@ -56,6 +56,34 @@ struct SocketServerTests {
         #expect(access(path, F_OK) != 0, "the socket file is removed")
     }
 
+    @Test func requestsBeyondTheInFlightCapWaitUntilRepliesDrain() async throws {
+        let backend = GatedBackend(files: ["slow"])
+        let server = try NinePSocketServer(address: .tcp(host: "127.0.0.1", port: 0), backend: backend)
+        let client = try NinePTestClient(address: server.address, port: server.boundPort)
+        try await handshake(client)
+        try client.send(2, .walk(fid: 0, newFid: 1, names: ["slow"]))
+        _ = try await client.receive()
+        try client.send(3, .lopen(fid: 1, flags: 0))
+        _ = try await client.receive()
+        let gate = backend.gate("slow", honoursCancellation: false)
+        let total = NinePConnection.maxRequestsInFlight + 44
+        var burst: [UInt8] = []
+        for tag in 0..<total {
+            burst += try NineP.encodeRequest(tag: UInt16(100 + tag), .read(fid: 1, offset: 0, count: 4))
+        }
+        client.sendRaw(burst) // one write: the server reads them all at once
+        for _ in 0..<5000 where gate.arrivals < NinePConnection.maxRequestsInFlight {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(gate.arrivals == NinePConnection.maxRequestsInFlight, "the rest wait unread")
+        gate.open()
+        var tags = Set<UInt16>()
+        while tags.count < total, let reply = try await client.receive() { tags.insert(reply.0) }
+        #expect(tags.count == total, "every held request was served once replies drained")
+        await server.stop()
+    }
+
     @Test func listenAddressesParse() {
         #expect(NinePListenAddress(parsing: "tcp:127.0.0.1:564") == .tcp(host: "127.0.0.1", port: 564))
         #expect(NinePListenAddress(parsing: "tcp:[::1]:5640") == .tcp(host: "::1", port: 5640))
