@@ -22,7 +22,6 @@ extension NinePSession {
         }
     }
 
-    // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func handle(_ message: TMessage, msize: UInt32) async throws -> Outcome {
         let ioLimit = NineP.maxIOCount(msize: msize)
         switch message {
