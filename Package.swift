@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "EmuCore", targets: ["EmuCore"]),
         .library(name: "EmuPC", targets: ["EmuPC"]),
         .library(name: "NinePServer", targets: ["NinePServer"]),
+        .library(name: "EmuVirtio", targets: ["EmuVirtio"]),
+        .library(name: "EmuVirtioTesting", targets: ["EmuVirtioTesting"]),
         .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-9p", targets: ["emu-9p"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
@@ -59,6 +61,17 @@ let package = Package(
             path: "Sources/NinePServer",
             swiftSettings: strictSwift6
         ),
+        // Virtqueues, transports and devices; the driver-side test kit is a product of its own.
+        .target(
+            name: "EmuVirtio",
+            dependencies: ["EmuCore", .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "EmuVirtioTesting",
+            dependencies: ["EmuVirtio", "EmuCore", .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "emu-pc",
             dependencies: [
@@ -92,6 +105,11 @@ let package = Package(
         .testTarget(
             name: "EmuPCTests",
             dependencies: ["EmuPC", "EmuCore"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "EmuVirtioTests",
+            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore"],
             swiftSettings: strictSwift6
         ),
         .testTarget(

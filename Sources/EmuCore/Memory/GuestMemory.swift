@@ -132,6 +132,22 @@ public final class DMAMapping: @unchecked Sendable {
     /// Whether the mapping has been unmapped.
     public var isUnmapped: Bool { finished.load(ordering: .acquiring) }
 
+    /// Marks `[offset, offset+length)` of the mapping (offsets from ``address``) dirty now, for
+    /// a device that writes through ``segments`` while the mapping stays open (a virtqueue's used
+    /// ring). The range is clamped to the mapping; a `.read` mapping marks nothing.
+    public func markDirty(offset: UInt64, length: UInt64) {
+        guard access.writes, offset < self.length else { return }
+        var skip = offset
+        var left = min(length, self.length - offset)
+        for piece in pieces where left > 0 {
+            if skip >= piece.length { skip -= piece.length; continue }
+            let n = min(left, piece.length - skip)
+            piece.block.markDirty(offset: piece.offset + skip, length: n)
+            left -= n
+            skip = 0
+        }
+    }
+
     func finish(bytesWritten: UInt64) {
         guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
         guard access.writes else { return }

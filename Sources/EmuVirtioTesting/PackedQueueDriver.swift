@@ -1,0 +1,176 @@
+import Atomics
+import EmuCore
+import EmuVirtio
+
+/// A packed-ring driver (virtio 1.2 §2.8) for tests; see ``VirtqueueDriver``. Buffer IDs are
+/// the tokens. Not thread-safe (use from one thread; the device may run on another).
+public final class PackedQueueDriver: VirtqueueDriver {
+    public let configuration: VirtqueueConfiguration
+    /// The guest memory the ring and buffers live in.
+    public let memory: any GuestMemory
+    private var allocator: GuestAllocator
+    private var freeIDs: [UInt16]
+    private var requests: [UInt16: PlacedRequest] = [:]
+    private var freeSlots: Int
+    private var nextAvail = 0
+    private var availWrap = true
+    private var nextUsed = 0
+    private var usedWrap = true
+    private var size: Int { Int(configuration.size) }
+    private var availAtLastCheck = (slot: 0, wrap: true)
+
+    /// The bytes a queue of `size` takes: the descriptor ring, then the driver and device event
+    /// suppression structures (4 bytes each).
+    public static func ringBytes(size: UInt16) -> UInt64 { 16 * UInt64(size) + 8 }
+
+    /// Lays out a queue of `size` at `ringAddress` (16-byte aligned, ``ringBytes(size:)`` long,
+    /// zeroed here) with its buffers in `dataArea`.
+    /// - Throws: ``VirtqueueDriverError/memory(_:)`` if the ring is not writable RAM.
+    public init(memory: some GuestMemory, size: UInt16, ringAddress: UInt64, dataArea: Range<UInt64>,
+                eventIndex: Bool = false, indirectDescriptors: Bool = false) throws(VirtqueueDriverError) {
+        let ringEnd = ringAddress + 16 * UInt64(size)
+        configuration = VirtqueueConfiguration(format: .packed, size: size, descriptorArea: ringAddress,
+                                               driverArea: ringEnd, deviceArea: ringEnd + 4,
+                                               eventIndex: eventIndex, indirectDescriptors: indirectDescriptors)
+        self.memory = memory
+        allocator = GuestAllocator(area: dataArea)
+        freeIDs = (0..<size).reversed()
+        freeSlots = Int(size)
+        do {
+            try memory.write([UInt8](repeating: 0, count: Int(Self.ringBytes(size: size))), at: ringAddress)
+        } catch { throw .memory(error.description) }
+    }
+
+    public var outstanding: Int { requests.count }
+
+    public func submit(_ request: DriverRequest) throws(VirtqueueDriverError) -> UInt16 {
+        let buffers = try allocator.place(request, in: memory)
+        var placed = PlacedRequest(buffers: buffers, indirectTable: nil, ringSlots: request.indirect ? 1 : buffers.count)
+        guard freeSlots >= placed.ringSlots, let id = freeIDs.popLast() else { allocator.release(placed); throw .queueFull }
+        var entries: [(address: UInt64, length: UInt32, flags: UInt16)] = []
+        if request.indirect {
+            guard let table = allocator.allocate(UInt64(16 * buffers.count), alignment: 16) else {
+                allocator.release(placed)
+                freeIDs.append(id)
+                throw .outOfGuestMemory
+            }
+            placed.indirectTable = table
+            do throws(VirtqueueDriverError) {
+                for (i, b) in buffers.enumerated() {
+                    try memory.driverStoreDescriptor(at: table.lowerBound + UInt64(16 * i), b.range.lowerBound,
+                                                     UInt32(b.range.count), 0, b.deviceWritable ? PackedDescriptorFlags.write : 0)
+                }
+            } catch {
+                allocator.release(placed)
+                freeIDs.append(id)
+                throw error
+            }
+            entries = [(table.lowerBound, UInt32(table.count), PackedDescriptorFlags.indirect)]
+        } else {
+            entries = buffers.map { ($0.range.lowerBound, UInt32($0.range.count), $0.deviceWritable ? PackedDescriptorFlags.write : 0) }
+        }
+        // Every descriptor but the head first; the head's flags last, after a release fence.
+        let head = (slot: nextAvail, wrap: availWrap)
+        var headFlags: UInt16 = 0
+        for (i, e) in entries.enumerated() {
+            let flags = e.flags | (i < entries.count - 1 ? PackedDescriptorFlags.next : 0) | availFlags(wrap: availWrap)
+            let at = configuration.descriptorArea + 16 * UInt64(nextAvail)
+            try memory.driverStoreDescriptor(at: at, e.address, e.length, id, i == 0 ? 0 : flags)
+            if i == 0 { headFlags = flags }
+            nextAvail += 1
+            if nextAvail == size { nextAvail = 0; availWrap.toggle() }
+        }
+        requests[id] = placed
+        freeSlots -= placed.ringSlots
+        atomicMemoryFence(ordering: .releasing)
+        try memory.driverStore(headFlags, at: configuration.descriptorArea + 16 * UInt64(head.slot) + 14)
+        return id
+    }
+
+    private func availFlags(wrap: Bool) -> UInt16 {
+        wrap ? PackedDescriptorFlags.avail : PackedDescriptorFlags.used
+    }
+
+    public func takeCompletions() throws(VirtqueueDriverError) -> [DriverCompletion] {
+        var done: [DriverCompletion] = []
+        while !requests.isEmpty {
+            let at = configuration.descriptorArea + 16 * UInt64(nextUsed)
+            let flags = try memory.driverLoad(UInt16.self, at: at + 14)
+            let avail = flags & PackedDescriptorFlags.avail != 0, used = flags & PackedDescriptorFlags.used != 0
+            guard avail == usedWrap, used == usedWrap else { break }
+            atomicMemoryFence(ordering: .acquiring)
+            let length = try memory.driverLoad(UInt32.self, at: at + 8)
+            let id = try memory.driverLoad(UInt16.self, at: at + 12)
+            guard let placed = requests[id] else { throw .deviceReturnedUnknownID(id) }
+            let written = try placed.gatherWritten(length, id: id, from: memory)
+            requests[id] = nil
+            freeIDs.append(id)
+            freeSlots += placed.ringSlots
+            allocator.release(placed)
+            nextUsed += placed.ringSlots
+            if nextUsed >= size { nextUsed -= size; usedWrap.toggle() }
+            done.append(DriverCompletion(token: id, writtenLength: length, written: written))
+        }
+        return done
+    }
+
+    public func deviceWantsNotification() throws(VirtqueueDriverError) -> Bool {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        let old = availAtLastCheck
+        availAtLastCheck = (nextAvail, availWrap)
+        let flags = try memory.driverLoad(UInt16.self, at: configuration.deviceArea + 2) & 3
+        switch flags {
+        case 1: return false
+        case 2 where configuration.eventIndex:
+            let offWrap = try memory.driverLoad(UInt16.self, at: configuration.deviceArea)
+            let lap = 2 * size
+            func position(_ slot: Int, _ wrap: Bool) -> Int { slot + (wrap ? 0 : size) }
+            let new = position(nextAvail, availWrap), previous = position(old.slot, old.wrap)
+            let event = position(Int(offWrap & 0x7FFF), offWrap & 0x8000 != 0)
+            let added = ((new - previous) % lap + lap) % lap
+            return ((new - event - 1) % lap + lap) % lap < added
+        default: return true
+        }
+    }
+
+    public func suppressInterrupts(_ suppressed: Bool) throws(VirtqueueDriverError) {
+        try memory.driverStore(UInt16(suppressed ? 1 : 0), at: configuration.driverArea + 2)
+    }
+
+    /// With `VIRTIO_F_EVENT_IDX`: asks for an interrupt once the device writes the used
+    /// descriptor at `slot` in the lap whose wrap counter is `wrap`.
+    public func setDriverEvent(slot: UInt16, wrap: Bool) throws(VirtqueueDriverError) {
+        try memory.driverStore(slot | (wrap ? 0x8000 : 0), at: configuration.driverArea)
+        try memory.driverStore(UInt16(2), at: configuration.driverArea + 2)
+    }
+
+    // MARK: Raw ring access for hostile-driver tests
+
+    /// Writes ring slot `slot` as given (no checks: a hostile driver's write). Put the flags you
+    /// want the device to see, including ``PackedDescriptorFlags/avail``/``PackedDescriptorFlags/used``.
+    public func writeRingDescriptor(slot: UInt16, address: UInt64, length: UInt32, id: UInt16, flags: UInt16) throws(VirtqueueDriverError) {
+        atomicMemoryFence(ordering: .releasing)
+        try memory.driverStoreDescriptor(at: configuration.descriptorArea + 16 * UInt64(slot % configuration.size),
+                                         address, length, id, flags)
+    }
+
+    /// Takes `count` bytes from the data area (e.g. for a hand-made indirect table).
+    public func allocate(_ count: Int, alignment: UInt64 = 16) throws(VirtqueueDriverError) -> UInt64 {
+        guard count > 0, let range = allocator.allocate(UInt64(count), alignment: alignment) else { throw .outOfGuestMemory }
+        return range.lowerBound
+    }
+}
+
+/// Packed descriptor flag values, for tests that write descriptors by hand.
+public enum PackedDescriptorFlags {
+    /// `VIRTQ_DESC_F_NEXT`.
+    public static let next: UInt16 = 1
+    /// `VIRTQ_DESC_F_WRITE`.
+    public static let write: UInt16 = 2
+    /// `VIRTQ_DESC_F_INDIRECT`.
+    public static let indirect: UInt16 = 4
+    /// `VIRTQ_DESC_F_AVAIL` (bit 7).
+    public static let avail: UInt16 = 1 << 7
+    /// `VIRTQ_DESC_F_USED` (bit 15).
+    public static let used: UInt16 = 1 << 15
+}

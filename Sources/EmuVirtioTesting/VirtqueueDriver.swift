@@ -1,0 +1,105 @@
+import EmuCore
+import EmuVirtio
+
+/// The driver side of a virtqueue, for unit tests of device models without a guest: it lays out
+/// the rings in a ``GuestMemory``, submits requests as descriptor chains (direct or indirect),
+/// and collects what the device returned, checking the device on the way (an id it never
+/// offered, or a length beyond the buffers, is reported as an error).
+///
+/// Give ``configuration`` to the device (or to ``makeVirtqueue(_:memory:)``), submit, let the
+/// device pop and push, then ``takeCompletions()``. ``SplitQueueDriver`` and
+/// ``PackedQueueDriver`` also offer raw ring writes for hostile-driver tests.
+public protocol VirtqueueDriver: AnyObject {
+    /// What the device needs to find the rings.
+    var configuration: VirtqueueConfiguration { get }
+    /// Requests submitted and not yet completed.
+    var outstanding: Int { get }
+    /// Makes `request` available to the device; returns its token (the chain's id).
+    /// - Throws: ``VirtqueueDriverError``.
+    func submit(_ request: DriverRequest) throws(VirtqueueDriverError) -> UInt16
+    /// The requests the device has returned since the last call, in the order it returned them.
+    /// - Throws: ``VirtqueueDriverError`` if the device returned something it was not offered.
+    func takeCompletions() throws(VirtqueueDriverError) -> [DriverCompletion]
+    /// Whether the device asked to be notified of the requests submitted since the last call
+    /// (its notification suppression, with or without `VIRTIO_F_EVENT_IDX`).
+    func deviceWantsNotification() throws(VirtqueueDriverError) -> Bool
+    /// Sets or clears the driver's "no interrupts, please" hint.
+    func suppressInterrupts(_ suppressed: Bool) throws(VirtqueueDriverError)
+}
+
+/// One buffer the driver placed in guest memory for a request.
+struct PlacedBuffer {
+    var range: Range<UInt64>
+    var deviceWritable: Bool
+}
+
+/// The buffers of one outstanding request, and where they came from.
+struct PlacedRequest {
+    var buffers: [PlacedBuffer]
+    var indirectTable: Range<UInt64>?
+    var ringSlots: Int
+    var writableCapacity: Int { buffers.reduce(0) { $0 + ($1.deviceWritable ? $1.range.count : 0) } }
+}
+
+extension GuestAllocator {
+    /// Places a request's buffers and writes its readable bytes.
+    mutating func place(_ request: DriverRequest, in memory: some GuestMemory) throws(VirtqueueDriverError) -> [PlacedBuffer] {
+        var placed: [PlacedBuffer] = []
+        func undo(_ allocator: inout GuestAllocator) { placed.forEach { allocator.release($0.range) } }
+        for bytes in request.readable where !bytes.isEmpty {
+            guard let range = allocate(UInt64(bytes.count)) else { undo(&self); throw .outOfGuestMemory }
+            placed.append(PlacedBuffer(range: range, deviceWritable: false))
+            do { try memory.write(bytes, at: range.lowerBound) } catch { undo(&self); throw .memory(error.description) }
+        }
+        for length in request.writableLengths where length > 0 {
+            guard let range = allocate(UInt64(length)) else { undo(&self); throw .outOfGuestMemory }
+            placed.append(PlacedBuffer(range: range, deviceWritable: true))
+        }
+        guard !placed.isEmpty else { throw .emptyRequest }
+        return placed
+    }
+
+    /// Frees everything a request held.
+    mutating func release(_ request: PlacedRequest) {
+        request.buffers.forEach { release($0.range) }
+        if let table = request.indirectTable { release(table) }
+    }
+}
+
+extension PlacedRequest {
+    /// The first `length` bytes of the writable buffers.
+    func gatherWritten(_ length: UInt32, id: UInt16, from memory: some GuestMemory) throws(VirtqueueDriverError) -> [UInt8] {
+        guard Int(length) <= writableCapacity else {
+            throw .deviceWroteTooMuch(id: id, length: length, capacity: writableCapacity)
+        }
+        var result: [UInt8] = []
+        var left = Int(length)
+        for buffer in buffers where buffer.deviceWritable && left > 0 {
+            let n = min(left, buffer.range.count)
+            do { result += try memory.read(count: n, at: buffer.range.lowerBound) } catch { throw .memory(error.description) }
+            left -= n
+        }
+        return result
+    }
+}
+
+extension GuestMemory {
+    /// A store that a test driver uses for ring fields; failures mean the layout was wrong.
+    func driverStore<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws(VirtqueueDriverError) {
+        do { try store(value, at: address) } catch { throw .memory(error.description) }
+    }
+
+    func driverLoad<T: FixedWidthInteger>(_: T.Type, at address: UInt64) throws(VirtqueueDriverError) -> T {
+        do { return try load(T.self, at: address) } catch { throw .memory(error.description) }
+    }
+
+    /// Writes a 16-byte descriptor: split `{addr, len, flags, next}` or packed `{addr, len, id, flags}`
+    /// (the last two u16 fields are passed in ring order).
+    func driverStoreDescriptor(at address: UInt64, _ bufferAddress: UInt64, _ length: UInt32,
+                               _ field12: UInt16, _ field14: UInt16) throws(VirtqueueDriverError) {
+        try driverStore(bufferAddress, at: address)
+        try driverStore(length, at: address + 8)
+        try driverStore(field12, at: address + 12)
+        try driverStore(field14, at: address + 14)
+    }
+}
