@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-9p", targets: ["emu-9p"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
+        .executable(name: "emu-virtio-bench", targets: ["EmuVirtioBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
@@ -91,9 +92,20 @@ let package = Package(
             path: "Examples/emu-9p",
             swiftSettings: strictSwift6
         ),
+        .target(
+            name: "BenchmarkSupport",
+            path: "Benchmarks/BenchmarkSupport",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "EmuVirtioBench",
+            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "BenchmarkSupport"],
+            path: "Benchmarks/EmuVirtioBench",
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "EmuCoreBench",
-            dependencies: ["EmuCore", "CGLib", "CEmuSystem"],
+            dependencies: ["EmuCore", "CGLib", "CEmuSystem", "BenchmarkSupport"],
             path: "Benchmarks/EmuCoreBench",
             swiftSettings: strictSwift6
         ),

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import CEmuSystem
 import CGLib
 import EmuCore

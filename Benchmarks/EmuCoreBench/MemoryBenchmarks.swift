@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import EmuCore
 #if canImport(Glibc)
 import Glibc

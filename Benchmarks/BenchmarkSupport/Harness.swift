@@ -3,24 +3,33 @@ import Foundation
 import Glibc
 #endif
 
+// Shared by the benchmark programs: measure the best of several repeats, print beside a peer.
+
 /// One measured figure: what was measured, how many operations, how long.
-struct Measurement {
-    let name: String
-    let operations: Double
-    let seconds: Double
-    let unit: String           // "ops" or "bytes"
+public struct Measurement {
+    public let name: String
+    public let operations: Double
+    public let seconds: Double
+    public let unit: String           // "ops" or "bytes"
 
-    var rate: Double { operations / seconds }
-    var nanosecondsPerOperation: Double { seconds * 1e9 / operations }
+    public init(name: String, operations: Double, seconds: Double, unit: String) {
+        self.name = name
+        self.operations = operations
+        self.seconds = seconds
+        self.unit = unit
+    }
 
-    var rateText: String {
+    public var rate: Double { operations / seconds }
+    public var nanosecondsPerOperation: Double { seconds * 1e9 / operations }
+
+    public var rateText: String {
         if unit == "bytes" { return String(format: "%.2f GiB/s", rate / 1_073_741_824) }
         return String(format: "%.2f M/s", rate / 1e6)
     }
 }
 
 /// Runs `body` (which performs `operations` operations) `repeats` times; keeps the fastest.
-func measure(_ name: String, operations: Double, unit: String = "ops", repeats: Int = 5,
+public func measure(_ name: String, operations: Double, unit: String = "ops", repeats: Int = 5,
              _ body: () -> Void) -> Measurement
 {
     body() // warm up: page faults, caches, lazy initialisation
@@ -37,7 +46,7 @@ func measure(_ name: String, operations: Double, unit: String = "ops", repeats: 
 
 /// Prints a figure beside its peer (the physical limit or the plain-library equivalent) with
 /// the ratio ours/peer for rates (higher is better for us when > 1).
-func report(_ ours: Measurement, against peer: Measurement?) {
+public func report(_ ours: Measurement, against peer: Measurement?) {
     let ns = ours.unit == "bytes" ? String(repeating: " ", count: 12)
                                   : String(format: "%9.1f ns/op", ours.nanosecondsPerOperation)
     var line = "  \(ours.name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(ours.rateText.leftPad(14)) \(ns)"
@@ -48,13 +57,13 @@ func report(_ ours: Measurement, against peer: Measurement?) {
 }
 
 extension String {
-    func leftPad(_ width: Int) -> String {
+    public func leftPad(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }
 
 /// Keeps a value alive and opaque to the optimiser.
 @inline(never) @_optimize(none)
-func blackHole<T>(_ value: T) {
+public func blackHole<T>(_ value: T) {
     withUnsafePointer(to: value) { _ = $0 }
 }
