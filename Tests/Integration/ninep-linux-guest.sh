@@ -8,6 +8,10 @@
 # and the export itself on the host. Prints one line per check and closes with
 # "N passed, N failed"; exits non-zero on a failure or when a peer tool is missing (loudly: CI
 # installs them, so it never skips there).
+# Submounts: two separate tmpfs are mounted inside the export (sub-a, sub-b) before the server
+# starts, so files on three devices, with equal inode numbers on the two tmpfs, are served through
+# one 9P mount; the guest's inode numbers (v9fs derives them from qid.path) must be pairwise
+# distinct. Mounting needs root: run as any other user, those checks FAIL (CI runs as root).
 set -u
 emu9p=${1:?usage: $0 PATH-TO-emu-9p}
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -45,12 +49,59 @@ head -c 1048576 /dev/urandom > "$export_dir/host-data.bin"
 host_md5=$(md5sum < "$export_dir/host-data.bin" | cut -d' ' -f1)
 
 server="" qemu=""
+submounts=() # the tmpfs mounted inside the export, unmounted by cleanup
 cleanup() {
     if [ -n "$qemu" ]; then kill "$qemu" 2>/dev/null; wait "$qemu" 2>/dev/null; fi
     if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; fi
-    rm -rf "$work"
+    local m
+    for m in "${submounts[@]}"; do
+        umount "$m" 2>/dev/null || umount -l "$m" || echo "could not unmount $m" >&2
+    done
+    rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
+
+# --- submounts: two tmpfs inside the export, each with a file created first thing (per-mount
+# tmpfs inode numbering gives both the same number), and a file on the export's own fs ---
+echo "on the export's own fs" > "$export_dir/own.txt"
+sub_fail="" # why the submount checks cannot pass; empty when both tmpfs are mounted
+if [ "$(id -u)" -ne 0 ]; then
+    sub_fail="the submount checks need root to mount tmpfs inside the export (running as uid $(id -u)); run this test as root, as CI does"
+else
+    for s in sub-a sub-b; do
+        mkdir "$export_dir/$s"
+        if mount -t tmpfs -o size=16m "emu9p-test-$s" "$export_dir/$s"; then
+            submounts+=("$export_dir/$s")
+            echo "first file in $s" > "$export_dir/$s/first.txt"
+        else
+            sub_fail="mount -t tmpfs on $export_dir/$s failed (as root)"; break
+        fi
+    done
+fi
+if [ -z "$sub_fail" ]; then
+    ino_a=$(stat -c %i "$export_dir/sub-a/first.txt") ino_b=$(stat -c %i "$export_dir/sub-b/first.txt")
+    if [ "$ino_a" != "$ino_b" ]; then
+        # Kernels without per-mount tmpfs numbering: create files on the lower side until one
+        # has the other's number, and make it the first file.
+        lo=sub-a want=$ino_b; [ "$ino_a" -gt "$ino_b" ] && { lo=sub-b; want=$ino_a; }
+        for i in $(seq 1 1000); do
+            echo "first file in $lo" > "$export_dir/$lo/pad-$i"
+            n=$(stat -c %i "$export_dir/$lo/pad-$i")
+            if [ "$n" = "$want" ]; then mv -f "$export_dir/$lo/pad-$i" "$export_dir/$lo/first.txt"; break; fi
+            [ "$n" -gt "$want" ] && break
+        done
+    fi
+    dev_own=$(stat -c %d "$export_dir/own.txt")
+    dev_a=$(stat -c %d "$export_dir/sub-a") dev_b=$(stat -c %d "$export_dir/sub-b")
+    echo "host: own.txt ino $(stat -c %i "$export_dir/own.txt") dev $dev_own;" \
+        "sub-a/first.txt ino $(stat -c %i "$export_dir/sub-a/first.txt") dev $dev_a;" \
+        "sub-b/first.txt ino $(stat -c %i "$export_dir/sub-b/first.txt") dev $dev_b;" \
+        "tmpfs roots ino $(stat -c %i "$export_dir/sub-a") and $(stat -c %i "$export_dir/sub-b")"
+    [ "$(stat -c %i "$export_dir/sub-a/first.txt")" = "$(stat -c %i "$export_dir/sub-b/first.txt")" ] \
+        || echo "note: the two tmpfs first files have different inode numbers here; the check still verifies that the guest's inode numbers are unique"
+else
+    echo "SUBMOUNT CHECKS WILL FAIL: $sub_fail" >&2
+fi
 
 # --- the initramfs: busybox, the modules 9p over TCP and an e1000 NIC need, in load order ---
 cp "$busybox" "$root/bin/busybox"
@@ -152,6 +203,21 @@ chmod 755 $M/dir && r chmod-dir-mode "$(stat -c %a $M/dir)" || r chmod-dir-mode 
 truncate -s 3 $M/mode-file && r truncate-size "$(stat -c %s $M/mode-file)" || r truncate-size FAIL
 stat -f $M >/dev/null && r statfs ok || r statfs FAIL
 
+# Submounts: sub-a and sub-b are separate tmpfs on the host (their first files share an inode
+# number there), own.txt is on the export's own fs; the client's inode number comes from qid.path.
+for f in . own.txt sub-a sub-b sub-a/first.txt sub-b/first.txt; do
+    r "ino-$(echo "$f" | tr / _)" "$(stat -c %i $M/$f)"
+done
+r sub-read-own "$(cat $M/own.txt)"
+r sub-read-a "$(cat $M/sub-a/first.txt)"
+r sub-read-b "$(cat $M/sub-b/first.txt)"
+for s in sub-a sub-b; do
+    echo "made by the guest in $s" > $M/$s/guest-made.txt || r "sub-create-$s" FAIL
+    r "ino-${s}_guest-made.txt" "$(stat -c %i $M/$s/guest-made.txt)"
+    r "sub-readback-$s" "$(cat $M/$s/guest-made.txt)"
+done
+r ino-again-sub-a_first.txt "$(stat -c %i $M/sub-a/first.txt)"
+
 sync
 cd /
 umount /mnt && r umount ok || r umount FAIL
@@ -247,6 +313,50 @@ check "host: unlinked file and removed directory are gone" \
 check "host: the mode set by chmod (640 file, 755 directory)" \
     bash -c "[ \"\$(stat -c %a '$e/mode-file')\" = 640 ] && [ \"\$(stat -c %a '$e/dir')\" = 755 ]"
 check "host: the truncated size" bash -c "[ \"\$(stat -c %s '$e/mode-file')\" = 3 ]"
+# Submounts.
+sub_inos="ino-. ino-own.txt ino-sub-a ino-sub-b ino-sub-a_first.txt ino-sub-b_first.txt ino-sub-a_guest-made.txt ino-sub-b_guest-made.txt"
+sub_ready() { [ -z "$sub_fail" ] || { echo "$sub_fail"; return 1; }; }
+sub_devices() {
+    sub_ready || return 1
+    echo "devices: export $dev_own, sub-a $dev_a, sub-b $dev_b"
+    [ "$dev_own" != "$dev_a" ] && [ "$dev_own" != "$dev_b" ] && [ "$dev_a" != "$dev_b" ] \
+        && [ "$(stat -f -c %T "$e/sub-a")" = tmpfs ] && [ "$(stat -f -c %T "$e/sub-b")" = tmpfs ]
+}
+sub_reads() {
+    sub_ready || return 1
+    is sub-read-own "on the export's own fs" && is sub-read-a "first file in sub-a" \
+        && is sub-read-b "first file in sub-b"
+}
+sub_distinct() {
+    sub_ready || return 1
+    local n v all=""
+    for n in $sub_inos; do
+        v=$(guest "$n")
+        echo "guest $n = $v"
+        [[ "$v" =~ ^[0-9]+$ ]] || { echo "guest reported no inode number for $n"; return 1; }
+        all+="$v"$'\n'
+    done
+    [ -z "$(printf '%s' "$all" | sort | uniq -d)" ] || { echo "duplicate inode numbers in the guest"; return 1; }
+    is ino-again-sub-a_first.txt "$(guest ino-sub-a_first.txt)"
+}
+sub_created() {
+    sub_ready || return 1
+    is sub-readback-sub-a "made by the guest in sub-a" && is sub-readback-sub-b "made by the guest in sub-b" \
+        && [ "$(cat "$e/sub-a/guest-made.txt")" = "made by the guest in sub-a" ] \
+        && [ "$(cat "$e/sub-b/guest-made.txt")" = "made by the guest in sub-b" ] \
+        && [ "$(stat -c %d "$e/sub-a/guest-made.txt")" = "$dev_a" ] \
+        && [ "$(stat -c %d "$e/sub-b/guest-made.txt")" = "$dev_b" ]
+}
+if [ -z "$sub_fail" ]; then
+    printf 'guest inode numbers (hex):'
+    for n in $sub_inos; do v=$(guest "$n"); [[ "$v" =~ ^[0-9]+$ ]] && printf ' %s=%x' "${n#ino-}" "$v" || printf ' %s=?' "${n#ino-}"; done
+    echo
+fi
+check "submounts: two tmpfs mounted inside the export, on devices apart from the export's" sub_devices
+check "guest: reads files on the export's own fs and across both submounts" sub_reads
+check "guest: inode numbers (qid paths) pairwise distinct across the export and both submounts" sub_distinct
+check "host: files the guest created in sub-a and sub-b landed in those tmpfs" sub_created
+
 check "host: the host's own files are untouched" \
     bash -c "[ \"\$(md5sum < '$e/host-data.bin' | cut -d' ' -f1)\" = '$host_md5' ] && grep -qx 'hello from the host' '$e/host-hello.txt'"
 check "the server is still serving (accepts a connection)" bash -c "kill -0 $server && exec 3<>/dev/tcp/127.0.0.1/$port"
