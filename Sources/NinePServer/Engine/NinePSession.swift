@@ -22,6 +22,19 @@ public final class NinePSession: Sendable {
     private let output: @Sendable (NinePOutput) -> Void
     let state = Mutex<State>(State())
     private let liveTasks = Atomic<Int>(0)
+    /// `state.msize` and `state.requests.count`, readable without the lock (a transport asks
+    /// for them per frame). Stored under the lock whenever those change.
+    private let agreedMsize = Atomic<UInt32>(0)
+    private let unanswered = Atomic<Int>(0)
+    /// Outputs decided (in order, under `state`'s lock) but not yet handed to `output`.
+    /// Lock order: `state`, then `pending`; never the other way round.
+    private let pending = Mutex<PendingOutput>(PendingOutput())
+
+    private struct PendingOutput {
+        var queue: [NinePOutput] = []
+        /// A thread is handing the queue to `output`; others only append.
+        var draining = false
+    }
 
     struct State {
         /// The negotiated msize; 0 until a Tversion succeeded.
@@ -41,9 +54,9 @@ public final class NinePSession: Sendable {
         var waiters: [UInt16] = []
     }
 
-    /// Creates a session. `output` is called with every frame or event to send, in order; it
-    /// is called while the session's lock is held, so it must not block or call back into the
-    /// session (queue the bytes and return).
+    /// Creates a session. `output` is called with every frame or event to send, in order, by
+    /// one thread at a time and never with the session's lock held; it should not block for
+    /// long (other replies wait behind it). It may read ``msize`` and ``requestsInFlight``.
     public init(backend: any FileSystemBackend, msizeCeiling: UInt32 = 1 << 20,
                 output: @escaping @Sendable (NinePOutput) -> Void)
     {
@@ -52,8 +65,12 @@ public final class NinePSession: Sendable {
         self.output = output
     }
 
-    /// The msize negotiated by Tversion, or 0 before it.
-    public var msize: UInt32 { state.withLock { $0.msize } }
+    /// The msize negotiated by Tversion, or 0 before it. Lock-free.
+    public var msize: UInt32 { agreedMsize.load(ordering: .acquiring) }
+
+    /// Requests (including pending Tflush) not yet answered. Lock-free; it drops before the
+    /// request's reply (or no-reply) is handed to `output`.
+    public var requestsInFlight: Int { unanswered.load(ordering: .sequentiallyConsistent) }
 
     /// What the session holds right now.
     public var statistics: NinePSessionStatistics {
@@ -62,11 +79,19 @@ public final class NinePSession: Sendable {
                                       tasks: liveTasks.load(ordering: .acquiring))
     }
 
+    /// Publishes the counters read without the lock; call at the end of every locked section
+    /// that changes the request table or the msize.
+    private func publishCounters(_ state: borrowing State) {
+        agreedMsize.store(state.msize, ordering: .releasing)
+        unanswered.store(state.requests.count, ordering: .sequentiallyConsistent)
+    }
+
     // MARK: Input
 
     /// Takes one complete request frame (a transport splits its byte stream with
     /// ``FrameSplitter``). Never blocks on the back end.
     public func receive(_ frame: [UInt8]) {
+        defer { drainOutput() }
         let limit = state.withLock { state -> UInt32? in
             state.closed ? nil : (state.msize == 0 ? msizeCeiling : state.msize)
         }
@@ -94,8 +119,9 @@ public final class NinePSession: Sendable {
         if let header = try? FrameHeader(validating: frame, msize: limit) {
             state.withLock { _ in emitError(tag: header.tag, errno: error.errno) }
         } else {
-            let abandoned = abandonAll(closing: true)
-            output(.protocolViolation(error.description))
+            let abandoned = abandonAll(closing: true) { _ in
+                self.enqueue(.protocolViolation(error.description))
+            }
             retire(abandoned)
         }
     }
@@ -141,6 +167,7 @@ public final class NinePSession: Sendable {
             state.requests[oldTag] = victim
             state.requests[tag] = Request(serial: state.nextSerial, task: nil, isFlush: true)
             state.nextSerial += 1
+            publishCounters(state)
         }
     }
 
@@ -164,44 +191,68 @@ public final class NinePSession: Sendable {
             // The task cannot finish before it is recorded: `finish` takes this same lock.
             let task = Task {
                 let outcome = await self.perform(message, msize: msize)
-                let leftover = self.finish(tag: tag, serial: serial, outcome: outcome)
+                // Encoded here, off the lock: a 1 MiB Rread is not copied while others wait.
+                let leftover = self.finish(tag: tag, serial: serial, prepared: Self.prepare(tag: tag, outcome, msize: msize))
+                self.drainOutput()
                 if let leftover { await self.finishFid(leftover) }
                 self.liveTasks.subtract(1, ordering: .acquiringAndReleasing)
             }
             state.requests[tag] = Request(serial: serial, task: task, isFlush: false)
+            publishCounters(state)
+        }
+    }
+
+    /// A request's outcome with its reply already encoded.
+    private enum Prepared {
+        case reply(frame: [UInt8], FidChange)
+        case cancelled
+    }
+
+    /// Encodes an outcome's reply; a reply that cannot be encoded within msize (a readlink
+    /// target too long for it, say) becomes an Rlerror.
+    private static func prepare(tag: UInt16, _ outcome: Outcome, msize: UInt32) -> Prepared {
+        switch outcome {
+        case let .reply(message, change):
+            do {
+                return .reply(frame: try NineP.encodeReply(tag: tag, message, maxSize: msize), change)
+            } catch {
+                return .reply(frame: errorFrame(tag: tag, errno: error.errno), change)
+            }
+        case .cancelled:
+            return .cancelled
         }
     }
 
     /// Publishes a request's outcome: its fid change and reply (or no reply), then the Tflush
     /// requests that waited for it, in order. Returns a fid the caller must finish (a change
-    /// that can no longer be applied, or a fid it replaced).
-    private func finish(tag: UInt16, serial: UInt64, outcome: Outcome) -> Fid? {
+    /// that can no longer be applied, or a fid it replaced). The caller then drains the output.
+    private func finish(tag: UInt16, serial: UInt64, prepared: Prepared) -> Fid? {
         state.withLock { state -> Fid? in
             guard let request = state.requests[tag], request.serial == serial else {
                 // Abandoned by Tversion or close: nothing goes out, nothing is bound.
-                if case let .reply(_, .bind(_, fid, _)) = outcome { return fid.retire() ? fid : nil }
+                if case let .reply(_, .bind(_, fid, _)) = prepared { return fid.retire() ? fid : nil }
                 return nil
             }
             state.requests[tag] = nil
             var finished: Fid?
-            switch outcome {
-            case let .reply(message, change):
-                var reply = message
+            switch prepared {
+            case .reply(var frame, let change):
                 if case let .bind(number, fid, replacing) = change {
                     if state.fids[number] === replacing {
                         state.fids[number] = fid
                         if let replacing, replacing.retire() { finished = replacing }
                     } else {
                         // Taken, clunked or rebound meanwhile: refuse, and discard the new fid.
-                        reply = .lerror(errno: UInt32(NinePError.badFid.errno))
+                        frame = Self.errorFrame(tag: tag, errno: UInt32(NinePError.badFid.errno))
                         finished = fid.retire() ? fid : nil
                     }
                 }
-                emit(tag: tag, reply, msize: state.msize)
+                enqueue(.reply(tag: tag, frame: frame))
             case .cancelled:
-                output(.noReply(tag: tag))
+                enqueue(.noReply(tag: tag))
             }
             answerFlushes(waitingOn: request, in: &state)
+            publishCounters(state)
             return finished
         }
     }
@@ -229,6 +280,7 @@ public final class NinePSession: Sendable {
             state.requests.removeAll()
             let fids = Array(state.fids.values)
             state.fids.removeAll()
+            publishCounters(state)
             return (tasks, fids)
         }
         for task in tasks { await task.value }
@@ -241,13 +293,14 @@ public final class NinePSession: Sendable {
         state.withLock { state -> [Fid] in
             for (tag, request) in state.requests.sorted(by: { $0.value.serial < $1.value.serial }) {
                 request.task?.cancel()
-                output(.noReply(tag: tag))
+                enqueue(.noReply(tag: tag))
             }
             state.requests.removeAll()
             let fids = Array(state.fids.values)
             state.fids.removeAll()
             if closing { state.closed = true }
             andThen?(&state)
+            publishCounters(state)
             return fids
         }
     }
@@ -269,21 +322,50 @@ public final class NinePSession: Sendable {
 
     // MARK: Output
 
-    /// Encodes and sends a reply; a reply that cannot be encoded within msize (a readlink
-    /// target too long for it, say) becomes an Rlerror. Call with the lock held.
+    /// Encodes and queues a small reply the session makes itself (Rversion, Rflush, Rlerror);
+    /// a reply that cannot be encoded within msize becomes an Rlerror. Call with the lock held.
     private func emit(tag: UInt16, _ reply: RMessage, msize: UInt32) {
         let limit = msize == 0 ? msizeCeiling : msize
         do {
-            output(.reply(tag: tag, frame: try NineP.encodeReply(tag: tag, reply, maxSize: limit)))
+            enqueue(.reply(tag: tag, frame: try NineP.encodeReply(tag: tag, reply, maxSize: limit)))
         } catch {
             emitError(tag: tag, errno: error.errno)
         }
     }
 
     private func emitError(tag: UInt16, errno: UInt32) {
-        // An Rlerror is 11 bytes and always encodes.
-        if let frame = try? NineP.encodeReply(tag: tag, .lerror(errno: errno)) {
-            output(.reply(tag: tag, frame: frame))
+        enqueue(.reply(tag: tag, frame: Self.errorFrame(tag: tag, errno: errno)))
+    }
+
+    /// An Rlerror frame (11 bytes; always encodes).
+    private static func errorFrame(tag: UInt16, errno: UInt32) -> [UInt8] {
+        var w = WireWriter(type: .rlerror, tag: tag, capacity: NineP.headerSize + 4)
+        w.writeUInt32(errno)
+        return (try? w.finishFrame()) ?? []
+    }
+
+    /// Queues an output in the order decided under the lock. Call with the lock held, then
+    /// ``drainOutput()`` once the lock is released.
+    private func enqueue(_ item: NinePOutput) {
+        pending.withLock { $0.queue.append(item) }
+    }
+
+    /// Hands queued outputs to `output`, in order, unless another thread is already doing so
+    /// (that thread then takes what was queued meanwhile before it stops).
+    private func drainOutput() {
+        var batch = pending.withLock { pending -> [NinePOutput] in
+            guard !pending.draining, !pending.queue.isEmpty else { return [] }
+            pending.draining = true
+            defer { pending.queue = [] }
+            return pending.queue
+        }
+        while !batch.isEmpty {
+            for item in batch { output(item) }
+            batch = pending.withLock { pending -> [NinePOutput] in
+                if pending.queue.isEmpty { pending.draining = false }
+                defer { pending.queue = [] }
+                return pending.queue
+            }
         }
     }
 }

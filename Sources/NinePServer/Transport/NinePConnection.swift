@@ -81,7 +81,7 @@ final class NinePConnection: Sendable {
     /// ``maxRequestsInFlight`` requests are unanswered; the rest wait in the splitter. Returns
     /// false if the connection was shut down (a frame size that cannot be trusted).
     private func dispatchBufferedFrames() -> Bool {
-        while session.statistics.requestsInFlight < Self.maxRequestsInFlight {
+        while session.requestsInFlight < Self.maxRequestsInFlight {
             let next = state.withLock { state -> Result<[UInt8]?, NinePWireError> in
                 do throws(NinePWireError) {
                     return .success(try state.splitter.nextFrame())
@@ -104,7 +104,7 @@ final class NinePConnection: Sendable {
         return true
     }
 
-    /// Called by the session (under its lock, on any thread): queue and let the loop write.
+    /// Called by the session (one thread at a time, not under its lock): queue and let the loop write.
     private func deliver(_ output: NinePOutput) {
         switch output {
         case let .reply(_, frame):
@@ -147,7 +147,7 @@ final class NinePConnection: Sendable {
             return (state.outbox.count - state.written, state.closing)
         }
         guard !closing, let registration = handler.withLock({ $0 }) else { return }
-        let busy = session.statistics.requestsInFlight >= Self.maxRequestsInFlight
+        let busy = session.requestsInFlight >= Self.maxRequestsInFlight
         var events: IOEvents = remaining < maxQueuedBytes && !busy ? .readable : []
         if remaining > 0 { events.insert(.writable) }
         if registration.events != events { registration.setEvents(events) }
