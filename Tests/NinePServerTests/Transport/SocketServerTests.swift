@@ -84,6 +84,51 @@ struct SocketServerTests {
         await server.stop()
     }
 
+    /// Replies are written by the request's own thread while the socket takes them; once it is
+    /// full (the client is not reading) the rest are queued and the loop writes them when the
+    /// socket drains. Nothing is lost or reordered on the way: a Tflush's Rflush still follows
+    /// the reply of the request it waited for, behind megabytes of queued replies.
+    @Test func repliesTheSocketCannotTakeAreQueuedAndLeaveInOrder() async throws {
+        let backend = GatedBackend(files: ["slow"])
+        let content = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        backend.addFile("big", content: content)
+        let path = "/tmp/emu-9p-test-order-\(getpid()).sock"
+        let server = try NinePSocketServer(address: .unix(path: path), backend: backend)
+        let client = try NinePTestClient(address: server.address, port: 0)
+        try client.send(NineP.noTag, .version(msize: 1 << 20, version: "9P2000.L"))
+        _ = try await client.receive()
+        try client.send(1, .attach(fid: 0, afid: NineP.noFid, uname: "u", aname: "", nUname: 0))
+        _ = try await client.receive()
+        for (fid, name) in [(UInt32(1), "big"), (2, "slow")] {
+            try client.send(2, .walk(fid: 0, newFid: fid, names: [name]))
+            _ = try await client.receive()
+            try client.send(3, .lopen(fid: fid, flags: 0))
+            _ = try await client.receive()
+        }
+        let gate = backend.gate("slow", honoursCancellation: false)
+        try client.send(50, .read(fid: 2, offset: 0, count: 4))
+        for _ in 0..<5000 where gate.arrivals < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        // 40 replies of 128 KiB: far more than a socket buffer, less than the back-pressure limit.
+        let chunk = 128 << 10
+        let reads = (0..<40).map { (tag: UInt16(100 + $0), offset: $0 * (16 << 10)) }
+        for read in reads { try client.send(read.tag, .read(fid: 1, offset: UInt64(read.offset), count: UInt32(chunk))) }
+        try await Task.sleep(for: .milliseconds(200)) // the replies pile up, unread
+        try client.send(60, .flush(oldTag: 50))
+        try await Task.sleep(for: .milliseconds(20))
+        gate.open() // the read completes anyway: its reply, then the Rflush
+        var order: [UInt16] = []
+        while order.count < reads.count + 2, let (tag, message) = try await client.receive() {
+            order.append(tag)
+            if let read = reads.first(where: { $0.tag == tag }) {
+                #expect(message == .read(data: Array(content[read.offset..<read.offset + chunk])), "tag \(tag)")
+            }
+        }
+        #expect(Set(order) == Set(reads.map(\.tag) + [50, 60]), "every reply arrived once")
+        let victim = try #require(order.firstIndex(of: 50)), flush = try #require(order.firstIndex(of: 60))
+        #expect(victim < flush, "Rread before Rflush")
+        await server.stop()
+    }
+
     @Test func listenAddressesParse() {
         #expect(NinePListenAddress(parsing: "tcp:127.0.0.1:564") == .tcp(host: "127.0.0.1", port: 564))
         #expect(NinePListenAddress(parsing: "tcp:[::1]:5640") == .tcp(host: "::1", port: 5640))
