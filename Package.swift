@@ -65,7 +65,7 @@ let package = Package(
         // Virtqueues, transports and devices; the driver-side test kit is a product of its own.
         .target(
             name: "EmuVirtio",
-            dependencies: ["EmuCore", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["EmuCore", "NinePServer", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
         .target(
@@ -121,7 +121,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmuVirtioTests",
-            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore"],
+            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "NinePServer"],
             swiftSettings: strictSwift6
         ),
         .testTarget(
