@@ -31,6 +31,11 @@ public protocol FileSystemBackend: Sendable {
     /// Whether every modifying operation is refused with EROFS.
     var isReadOnly: Bool { get }
 
+    /// Where the engine runs its requests' tasks (each from decoding to reply), or nil for the
+    /// default, the cooperative pool. A back end whose calls block names its own threads here,
+    /// so that those calls need no hop to another thread and back.
+    var preferredTaskExecutor: (any TaskExecutor)? { get }
+
     /// The root of the export for a Tattach (`aname` and the user are the client's words).
     func attach(aname: String, uname: String, uid: UInt32) async throws -> any FileNode
 
@@ -95,4 +100,9 @@ public protocol FileSystemBackend: Sendable {
     /// The commit of a Txattrcreate at Tclunk: sets (or with `flags` XATTR_REPLACE/CREATE) the
     /// attribute to `value`.
     func xattrSet(_ node: any FileNode, name: String, value: [UInt8], flags: UInt32) async throws
+}
+
+extension FileSystemBackend {
+    /// No preference: requests run on the cooperative pool.
+    public var preferredTaskExecutor: (any TaskExecutor)? { nil }
 }

@@ -3,8 +3,9 @@ import Synchronization
 /// One 9P2000.L connection's state machine, independent of the transport: it takes complete
 /// request frames and hands back, in order, what must go out (``NinePOutput``).
 ///
-/// Requests run concurrently, each in its own task; a slow back-end call never holds up
-/// another request. Tflush follows seeds 000 and 003:
+/// Requests run concurrently, each in its own task (on the back end's
+/// ``FileSystemBackend/preferredTaskExecutor`` if it names one); a slow back-end call never
+/// holds up another request. Tflush follows seeds 000 and 003:
 /// - a Tflush naming an unknown or finished tag, or its own tag, is answered at once;
 /// - otherwise the request it names is cancelled cooperatively. If the request then finishes
 ///   by cancellation it gets **no reply** (``NinePOutput/noReply(tag:)``); if it completed
@@ -189,7 +190,7 @@ public final class NinePSession: Sendable {
             let msize = state.msize
             liveTasks.add(1, ordering: .acquiringAndReleasing)
             // The task cannot finish before it is recorded: `finish` takes this same lock.
-            let task = Task {
+            let task = Task(executorPreference: backend.preferredTaskExecutor) {
                 let outcome = await self.perform(message, msize: msize)
                 // Encoded here, off the lock: a 1 MiB Rread is not copied while others wait.
                 let leftover = self.finish(tag: tag, serial: serial, prepared: Self.prepare(tag: tag, outcome, msize: msize))

@@ -46,7 +46,8 @@ import Glibc
 /// Read-only mode refuses every modifying operation with EROFS, including Tlopen for
 /// writing or truncation.
 ///
-/// Blocking host calls run on a dedicated thread pool, never on the Swift cooperative pool.
+/// Blocking host calls run on a dedicated thread pool, never on the Swift cooperative pool; the
+/// engine runs whole requests on that pool (``preferredTaskExecutor``).
 public final class LocalBackend: FileSystemBackend {
     /// Whether every modifying operation is refused with EROFS.
     public let isReadOnly: Bool
@@ -84,6 +85,9 @@ public final class LocalBackend: FileSystemBackend {
         self.isReadOnly = readOnly
         self.pool = BlockingPool(label: "NinePServer.LocalBackend")
     }
+
+    /// The blocking pool's threads: requests run on them, and their host calls run inline.
+    public var preferredTaskExecutor: (any TaskExecutor)? { pool.executor }
 
     /// The export root; `aname`, `uname` and `uid` are ignored (one export, no credential switch).
     public func attach(aname: String, uname: String, uid: UInt32) async throws -> any FileNode {
