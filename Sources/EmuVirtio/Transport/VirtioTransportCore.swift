@@ -29,7 +29,7 @@ public final class VirtioTransportCore: VirtioDeviceHost {
     private let memory: any GuestMemory
     private let offered: VirtioFeatures
     private let maxSizes: [UInt16]
-    private let signal: @Sendable (VirtioInterruptReason, _ statusNonZero: Bool) -> Void
+    private let signal: @Sendable (VirtioInterruptReason?, _ statusNonZero: Bool) -> Void
     private let state: Mutex<State>
 
     struct QueueRegisters {
@@ -53,10 +53,11 @@ public final class VirtioTransportCore: VirtioDeviceHost {
     public static let interruptConfiguration: UInt32 = 2
 
     /// Serves `device` over guest `memory`. `signal` is called, with the transport's lock held
-    /// (so calls are ordered), whenever an interrupt is raised or acknowledged: the reason (or
-    /// `.configuration` on acknowledge) and whether any interrupt status bit is still set.
+    /// (so calls are ordered), whenever an interrupt is raised (with its reason) or acknowledged
+    /// (reason `nil`), with whether any interrupt status bit is still set: a level-triggered
+    /// transport follows the second argument, a message-signalled one sends on a reason.
     public init(device: any VirtioDeviceModel, memory: any GuestMemory,
-                signal: @escaping @Sendable (VirtioInterruptReason, _ statusNonZero: Bool) -> Void) {
+                signal: @escaping @Sendable (VirtioInterruptReason?, _ statusNonZero: Bool) -> Void) {
         self.device = device
         self.memory = memory
         self.offered = device.offeredFeatures.union(.version1)
@@ -160,7 +161,7 @@ public final class VirtioTransportCore: VirtioDeviceHost {
     public func reset() {
         state.withLock { s in
             s = State(queues: maxSizes.map { QueueRegisters(setup: VirtioQueueSetup(size: $0)) }, configGeneration: s.configGeneration)
-            signal(.configuration, false)
+            signal(nil, false)
         }
         device.reset()
     }
@@ -226,7 +227,7 @@ public final class VirtioTransportCore: VirtioDeviceHost {
         state.withLock { s in
             let bits = s.interruptStatus
             s.interruptStatus = 0
-            if bits != 0 { signal(.configuration, false) }
+            if bits != 0 { signal(nil, false) }
             return bits
         }
     }
@@ -235,7 +236,7 @@ public final class VirtioTransportCore: VirtioDeviceHost {
     public func acknowledgeInterrupts(_ bits: UInt32) {
         state.withLock { s in
             s.interruptStatus &= ~bits
-            signal(.configuration, s.interruptStatus != 0)
+            signal(nil, s.interruptStatus != 0)
         }
     }
 
