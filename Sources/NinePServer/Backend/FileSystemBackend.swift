@@ -61,6 +61,11 @@ public protocol FileSystemBackend: Sendable {
                 gid: UInt32) async throws -> any OpenFile
     /// Tread: up to `count` bytes at `offset` (fewer at end of file).
     func read(_ file: any OpenFile, offset: UInt64, count: UInt32) async throws -> [UInt8]
+    /// Tread straight into a reply: `headroom` bytes of any content (the engine writes the reply
+    /// header there) followed by up to `count` bytes at `offset`. The default calls
+    /// ``read(_:offset:count:)`` and copies; a back end that reads into memory it allocates
+    /// overrides it, so the data is never copied on its way to the client.
+    func read(_ file: any OpenFile, offset: UInt64, count: UInt32, headroom: Int) async throws -> [UInt8]
     /// Twrite: returns the number of bytes written.
     func write(_ file: any OpenFile, offset: UInt64, data: [UInt8]) async throws -> UInt32
     /// Treaddir: entries after the cookie `offset` (0 = from the start), at most about `count`
@@ -105,4 +110,13 @@ public protocol FileSystemBackend: Sendable {
 extension FileSystemBackend {
     /// No preference: requests run on the cooperative pool.
     public var preferredTaskExecutor: (any TaskExecutor)? { nil }
+
+    /// ``read(_:offset:count:)`` after `headroom` zero bytes (one copy of the data).
+    public func read(_ file: any OpenFile, offset: UInt64, count: UInt32, headroom: Int) async throws -> [UInt8] {
+        let data = try await read(file, offset: offset, count: count)
+        var buffer = [UInt8](repeating: 0, count: headroom)
+        buffer.reserveCapacity(headroom + data.count)
+        buffer.append(contentsOf: data)
+        return buffer
+    }
 }

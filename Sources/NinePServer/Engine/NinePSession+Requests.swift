@@ -7,10 +7,11 @@ extension NinePSession {
     /// The largest extended attribute a client may create (Linux's XATTR_SIZE_MAX).
     static let maxXattrSize: UInt64 = 65536
 
-    func perform(_ message: TMessage, msize: UInt32) async -> Outcome {
+    /// Runs request `tag`; its reply is encoded later, except an Rread, made in place here.
+    func perform(_ message: TMessage, tag: UInt16, msize: UInt32) async -> Outcome {
         if Task.isCancelled { return .cancelled }
         do {
-            return try await handle(message, msize: msize)
+            return try await handle(message, tag: tag, msize: msize)
         } catch is CancellationError {
             return .cancelled
         } catch let error as NinePError {
@@ -22,7 +23,7 @@ extension NinePSession {
         }
     }
 
-    private func handle(_ message: TMessage, msize: UInt32) async throws -> Outcome {
+    private func handle(_ message: TMessage, tag: UInt16, msize: UInt32) async throws -> Outcome {
         let ioLimit = NineP.maxIOCount(msize: msize)
         switch message {
         case .version, .flush:
@@ -67,8 +68,12 @@ extension NinePSession {
                     return .reply(.read(data: Array(value[start..<min(value.count, start + limit)])))
                 }
                 guard let open = f.open else { throw NinePError.badFid }
-                let data = try await backend.read(open, offset: offset, count: UInt32(limit))
-                return .reply(.read(data: data.count <= limit ? data : Array(data.prefix(limit))))
+                let headroom = NineP.readReplyHeaderSize
+                var buffer = try await backend.read(open, offset: offset, count: UInt32(limit), headroom: headroom)
+                guard buffer.count >= headroom else { throw NinePError(errno: EIO) } // a back end's bug
+                if buffer.count > headroom + limit { buffer.removeLast(buffer.count - headroom - limit) }
+                try NineP.finishReadReply(tag: tag, in: &buffer, maxSize: msize)
+                return .encoded(buffer)
             }
 
         case let .write(fid, offset, data):

@@ -191,7 +191,7 @@ public final class NinePSession: Sendable {
             liveTasks.add(1, ordering: .acquiringAndReleasing)
             // The task cannot finish before it is recorded: `finish` takes this same lock.
             let task = Task(executorPreference: backend.preferredTaskExecutor) {
-                let outcome = await self.perform(message, msize: msize)
+                let outcome = await self.perform(message, tag: tag, msize: msize)
                 // Encoded here, off the lock: a 1 MiB Rread is not copied while others wait.
                 let leftover = self.finish(tag: tag, serial: serial, prepared: Self.prepare(tag: tag, outcome, msize: msize))
                 self.drainOutput()
@@ -219,6 +219,8 @@ public final class NinePSession: Sendable {
             } catch {
                 return .reply(frame: errorFrame(tag: tag, errno: error.errno), change)
             }
+        case let .encoded(frame):
+            return .reply(frame: frame, .none)
         case .cancelled:
             return .cancelled
         }
@@ -342,7 +344,7 @@ public final class NinePSession: Sendable {
     private static func errorFrame(tag: UInt16, errno: UInt32) -> [UInt8] {
         var w = WireWriter(type: .rlerror, tag: tag, capacity: NineP.headerSize + 4)
         w.writeUInt32(errno)
-        return (try? w.finishFrame()) ?? []
+        return (try? (consume w).finishFrame()) ?? []
     }
 
     /// Queues an output in the order decided under the lock. Call with the lock held, then

@@ -3,6 +3,9 @@ enum Outcome: Sendable {
     /// Answered with `message`; `change` is applied to the fid table when (and only when) the
     /// reply goes out.
     case reply(RMessage, FidChange = .none)
+    /// Answered with a frame already encoded (an Rread made in place around the data read);
+    /// no fid change.
+    case encoded([UInt8])
     /// Cancelled by a Tflush before it had an effect: no reply, no fid change.
     case cancelled
 }

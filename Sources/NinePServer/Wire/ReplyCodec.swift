@@ -9,7 +9,7 @@ extension NineP {
     public static func encodeReply(
         tag: UInt16, _ reply: RMessage, maxSize: UInt32 = .max
     ) throws(NinePWireError) -> [UInt8] {
-        var w = WireWriter(type: reply.type, tag: tag)
+        var w = WireWriter(type: reply.type, tag: tag, capacity: reply.encodedSizeHint)
         switch reply {
         case let .version(msize, version):
             w.writeUInt32(msize); try w.writeString(version)
@@ -44,7 +44,34 @@ extension NineP {
         case let .getlock(lock):
             try lock.encode(into: &w)
         }
-        return try w.finishFrame(maxSize: maxSize)
+        return try (consume w).finishFrame(maxSize: maxSize)
+    }
+
+    /// The bytes an Rread needs in front of its data: size[4] type[1] tag[2] count[4].
+    public static let readReplyHeaderSize = headerSize + 4
+
+    /// Makes an Rread frame in place from `buffer`: ``readReplyHeaderSize`` bytes of room (any
+    /// content) followed by the data, so that data read straight into a buffer is never
+    /// copied. Throws `.countTooLarge` for data above ``maxIOCount(msize:)`` of `maxSize`, as
+    /// ``encodeReply(tag:_:maxSize:)`` would, and `.messageTooSmall` if there is no room.
+    public static func finishReadReply(tag: UInt16, in buffer: inout [UInt8],
+                                       maxSize: UInt32 = .max) throws(NinePWireError)
+    {
+        guard buffer.count >= readReplyHeaderSize else { throw .messageTooSmall(size: UInt32(buffer.count)) }
+        let count = buffer.count - readReplyHeaderSize
+        let limit = maxIOCount(msize: maxSize)
+        guard count <= Int(limit) else { throw .countTooLarge(count: UInt32(clamping: count), limit: limit) }
+        buffer[4] = NinePMessageType.rread.rawValue
+        buffer[5] = UInt8(truncatingIfNeeded: tag)
+        buffer[6] = UInt8(truncatingIfNeeded: tag >> 8)
+        for i in 0..<4 { buffer[7 + i] = UInt8(truncatingIfNeeded: UInt32(count) >> (8 * i)) }
+        patchSize(of: &buffer)
+    }
+
+    /// Writes `frame.count` into a frame's size field (its first 4 bytes; there must be 4).
+    static func patchSize(of frame: inout [UInt8]) {
+        let size = UInt32(truncatingIfNeeded: frame.count)
+        for i in 0..<4 { frame[i] = UInt8(truncatingIfNeeded: size >> (8 * i)) }
     }
 
     /// Decodes one complete reply frame (for our own client and for tests).
@@ -109,5 +136,17 @@ extension NineP {
         }
         try r.finish()
         return (header.tag, message)
+    }
+}
+
+extension RMessage {
+    /// A capacity that holds the encoded frame without regrowing, for the bulky replies.
+    var encodedSizeHint: Int {
+        switch self {
+        case let .read(data), let .readdir(data): NineP.headerSize + 4 + data.count
+        case let .walk(qids): NineP.headerSize + 2 + 13 * qids.count
+        case .getattr: 176
+        default: 64
+        }
     }
 }

@@ -180,6 +180,6 @@ extension NineP {
         case let .unlinkat(dirFid, name, flags):
             w.writeUInt32(dirFid); try w.writeString(name); w.writeUInt32(flags)
         }
-        return try w.finishFrame(maxSize: maxSize)
+        return try (consume w).finishFrame(maxSize: maxSize)
     }
 }

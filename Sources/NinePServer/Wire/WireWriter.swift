@@ -63,13 +63,17 @@ public struct WireWriter: Sendable {
     /// Patches the size field written by ``init(type:tag:capacity:)`` and returns the frame.
     /// Throws `.messageTooLarge` if the frame is longer than `maxSize` (or than 2³²−1).
     /// Throws `.messageTooSmall` if the writer holds less than a header (it was not started as a frame).
+    ///
+    /// The size is patched in place: call it as `(consume writer).finishFrame()` so that the
+    /// writer's bytes are not shared, or they are copied first.
     public consuming func finishFrame(maxSize: UInt32 = .max) throws(NinePWireError) -> [UInt8] {
-        guard bytes.count >= NineP.headerSize else { throw .messageTooSmall(size: UInt32(bytes.count)) }
-        guard bytes.count <= Int(maxSize) else {
-            throw .messageTooLarge(size: UInt32(clamping: bytes.count), msize: maxSize)
+        var frame = bytes
+        bytes = [] // `frame` is now the only reference (if the caller consumed its writer)
+        guard frame.count >= NineP.headerSize else { throw .messageTooSmall(size: UInt32(frame.count)) }
+        guard frame.count <= Int(maxSize) else {
+            throw .messageTooLarge(size: UInt32(clamping: frame.count), msize: maxSize)
         }
-        let size = UInt32(bytes.count)
-        for i in 0..<4 { bytes[i] = UInt8(truncatingIfNeeded: size >> (8 * i)) }
-        return bytes
+        NineP.patchSize(of: &frame)
+        return frame
     }
 }

@@ -48,6 +48,10 @@ struct LocalBackendBasicTests {
         try await backend.fsync(file, dataOnly: true)
         #expect(try await backend.read(file, offset: 0, count: 100) == Array("hello, there".utf8))
         #expect(try await backend.read(file, offset: 7, count: 3) == Array("the".utf8))
+        // Read straight after room for a reply header: zeros, then the data, short at the end.
+        #expect(try await backend.read(file, offset: 7, count: 100, headroom: 11) == Array(repeating: 0, count: 11) + Array("there".utf8))
+        #expect(try await backend.read(file, offset: 50, count: 100, headroom: 11) == Array(repeating: 0, count: 11))
+        #expect(try await backend.read(file, offset: 0, count: 0, headroom: 4) == [0, 0, 0, 0])
         #expect(try await backend.read(file, offset: 100, count: 3) == [])
         await backend.close(file)
         #expect(await failure { try await backend.read(file, offset: 0, count: 1) } == EBADF)

@@ -24,6 +24,21 @@ struct RoundTripTests {
         #expect(decoded.message == message)
     }
 
+    @Test("An Rread made in place is byte for byte the encoded Rread; counts above msize are refused")
+    func readReplyInPlace() throws {
+        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 13) }
+        var buffer = [UInt8](repeating: 0xEE, count: NineP.readReplyHeaderSize) + data
+        try NineP.finishReadReply(tag: 0x0A0B, in: &buffer, maxSize: 4096)
+        #expect(buffer == (try NineP.encodeReply(tag: 0x0A0B, .read(data: data), maxSize: 4096)))
+        var empty = [UInt8](repeating: 0, count: NineP.readReplyHeaderSize)
+        try NineP.finishReadReply(tag: 7, in: &empty)
+        #expect(empty == (try NineP.encodeReply(tag: 7, .read(data: []))))
+        var tooBig = [UInt8](repeating: 0, count: NineP.readReplyHeaderSize + 1000)
+        #expect(throws: NinePWireError.self) { try NineP.finishReadReply(tag: 1, in: &tooBig, maxSize: 1010) }
+        var noRoom = [UInt8](repeating: 0, count: 10)
+        #expect(throws: NinePWireError.self) { try NineP.finishReadReply(tag: 1, in: &noRoom) }
+    }
+
     @Test("Every .L T-message type and its R-message type is covered by the fixtures")
     func fixturesCoverEveryType() {
         let excluded: Set<NinePMessageType> = [.tlerror, .rlerror, .terror, .rerror, .topen, .ropen, .tcreate, .rcreate]

@@ -48,29 +48,35 @@ extension LocalBackend {
 
     /// `pread` until `count` bytes or end of file (at most ``maximumTransfer``).
     public func read(_ file: any OpenFile, offset: UInt64, count: UInt32) async throws -> [UInt8] {
+        try await read(file, offset: offset, count: count, headroom: 0)
+    }
+
+    /// `pread` straight into the returned array after `headroom` zero bytes, until `count`
+    /// bytes or end of file (at most ``maximumTransfer``). The array is not zero-filled first.
+    public func read(_ file: any OpenFile, offset: UInt64, count: UInt32, headroom: Int) async throws -> [UInt8] {
         let file = try local(file)
-        guard offset <= UInt64(Int64.max) else { throw NinePError.invalid }
+        guard offset <= UInt64(Int64.max), headroom >= 0 else { throw NinePError.invalid }
         let wanted = min(Int(count), Self.maximumTransfer)
-        if wanted == 0 { return [] }
+        if wanted == 0 { return [UInt8](repeating: 0, count: headroom) }
         return try await pool.run {
             try file.withDescriptor { fd in
-                var buffer = [UInt8](repeating: 0, count: wanted)
-                var done = 0
-                while done < wanted {
-                    let result = buffer.withUnsafeMutableBytes { raw -> Int in
-                        guard let base = raw.baseAddress else { return 0 }
-                        return pread(fd, base + done, wanted - done, off_t(offset) + off_t(done))
+                try [UInt8](unsafeUninitializedCapacity: headroom + wanted) { buffer, initialized in
+                    guard let base = buffer.baseAddress else { return }
+                    base.initialize(repeating: 0, count: headroom)
+                    let data = base + headroom
+                    var done = 0
+                    while done < wanted {
+                        let result = pread(fd, data + done, wanted - done, off_t(offset) + off_t(done))
+                        if result == 0 { break }
+                        if result < 0 {
+                            if errno == EINTR { continue }
+                            if done > 0 { break }
+                            throw NinePError.current()
+                        }
+                        done += result
                     }
-                    if result == 0 { break }
-                    if result < 0 {
-                        if errno == EINTR { continue }
-                        if done > 0 { break }
-                        throw NinePError.current()
-                    }
-                    done += result
+                    initialized = headroom + done // pread initialised exactly these bytes
                 }
-                buffer.removeLast(wanted - done)
-                return buffer
             }
         }
     }
