@@ -49,8 +49,11 @@ public final class NinePSession: Sendable {
     struct Request {
         /// Tells this request from an earlier one that used the same tag.
         let serial: UInt64
+        /// Set just after the request is recorded (nil for a Tflush).
         var task: Task<Void, Never>?
         let isFlush: Bool
+        /// A Tflush asked to cancel it before its task was recorded.
+        var cancelRequested = false
         /// Tflush tags to answer once this request is finished, in the order they came.
         var waiters: [UInt16] = []
     }
@@ -164,7 +167,10 @@ public final class NinePSession: Sendable {
                 return
             }
             victim.waiters.append(tag)
-            if !victim.isFlush { victim.task?.cancel() } // a flush is never cancelled, only awaited
+            if !victim.isFlush { // a flush is never cancelled, only awaited
+                victim.cancelRequested = true
+                victim.task?.cancel()
+            }
             state.requests[oldTag] = victim
             state.requests[tag] = Request(serial: state.nextSerial, task: nil, isFlush: true)
             state.nextSerial += 1
@@ -174,33 +180,44 @@ public final class NinePSession: Sendable {
 
     // MARK: Requests
 
+    /// Records the request, then starts its task outside the lock (starting it wakes a thread,
+    /// which would otherwise find the lock still held), then gives the record its task.
     private func start(tag: UInt16, message: TMessage) {
-        state.withLock { state in
-            guard !state.closed else { return }
+        let admitted = state.withLock { state -> (serial: UInt64, msize: UInt32)? in
+            guard !state.closed else { return nil }
             guard state.msize != 0 else {
                 emitError(tag: tag, errno: UInt32(NinePError.invalid.errno)) // no Tversion yet
-                return
+                return nil
             }
             guard state.requests[tag] == nil else {
                 emitError(tag: tag, errno: UInt32(NinePError.invalid.errno)) // tag already in use
-                return
+                return nil
             }
             let serial = state.nextSerial
             state.nextSerial += 1
-            let msize = state.msize
-            liveTasks.add(1, ordering: .acquiringAndReleasing)
-            // The task cannot finish before it is recorded: `finish` takes this same lock.
-            let task = Task(executorPreference: backend.preferredTaskExecutor) {
-                let outcome = await self.perform(message, tag: tag, msize: msize)
-                // Encoded here, off the lock: a 1 MiB Rread is not copied while others wait.
-                let leftover = self.finish(tag: tag, serial: serial, prepared: Self.prepare(tag: tag, outcome, msize: msize))
-                self.drainOutput()
-                if let leftover { await self.finishFid(leftover) }
-                self.liveTasks.subtract(1, ordering: .acquiringAndReleasing)
-            }
-            state.requests[tag] = Request(serial: serial, task: task, isFlush: false)
+            state.requests[tag] = Request(serial: serial, task: nil, isFlush: false)
             publishCounters(state)
+            return (serial, state.msize)
         }
+        guard let (serial, msize) = admitted else { return }
+        liveTasks.add(1, ordering: .acquiringAndReleasing)
+        let task = Task(executorPreference: backend.preferredTaskExecutor) {
+            let outcome = await self.perform(message, tag: tag, msize: msize)
+            // Encoded here, off the lock: a 1 MiB Rread is not copied while others wait.
+            let leftover = self.finish(tag: tag, serial: serial, prepared: Self.prepare(tag: tag, outcome, msize: msize))
+            self.drainOutput()
+            if let leftover { await self.finishFid(leftover) }
+            self.liveTasks.subtract(1, ordering: .acquiringAndReleasing)
+        }
+        let cancel = state.withLock { state -> Bool in
+            // Already finished (nothing to record), or abandoned by a Tversion or close, or
+            // flushed, while unrecorded: cancelling a finished task does nothing.
+            guard var request = state.requests[tag], request.serial == serial else { return true }
+            request.task = task
+            state.requests[tag] = request
+            return request.cancelRequested
+        }
+        if cancel { task.cancel() }
     }
 
     /// A request's outcome with its reply already encoded.
