@@ -76,8 +76,8 @@ func packedRun(chain: Int, count: Int) throws -> () -> Void {
             let head = (slot, wrap)
             for i in 0..<chain {
                 let at = ringAddress + 16 * UInt64(slot)
-                let flags = (i < chain - 1 ? PackedDescriptorFlags.next : 0)
-                    | (wrap ? PackedDescriptorFlags.avail : PackedDescriptorFlags.used)
+                let flags = (i < chain - 1 ? VirtqueueDescriptorFlags.next : 0)
+                    | (wrap ? VirtqueueDescriptorFlags.avail : VirtqueueDescriptorFlags.used)
                 guest.store(dataAddress + UInt64(i * segment), at: at)
                 guest.store(UInt32(segment), at: at + 8)
                 guest.store(UInt16(0), at: at + 12)
@@ -85,8 +85,8 @@ func packedRun(chain: Int, count: Int) throws -> () -> Void {
                 slot += 1
                 if slot == Int(queueSize) { slot = 0; wrap.toggle() }
             }
-            let headFlags = (chain > 1 ? PackedDescriptorFlags.next : 0)
-                | (head.1 ? PackedDescriptorFlags.avail : PackedDescriptorFlags.used)
+            let headFlags = (chain > 1 ? VirtqueueDescriptorFlags.next : 0)
+                | (head.1 ? VirtqueueDescriptorFlags.avail : VirtqueueDescriptorFlags.used)
             guest.store(headFlags, at: ringAddress + 16 * UInt64(head.0) + 14)
             do {
                 guard let element = try queue.pop() else { fatalError("benchmark: no chain") }

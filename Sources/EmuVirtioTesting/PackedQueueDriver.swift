@@ -58,22 +58,22 @@ public final class PackedQueueDriver: VirtqueueDriver {
             do throws(VirtqueueDriverError) {
                 for (i, b) in buffers.enumerated() {
                     try memory.driverStoreDescriptor(at: table.lowerBound + UInt64(16 * i), b.range.lowerBound,
-                                                     UInt32(b.range.count), 0, b.deviceWritable ? PackedDescriptorFlags.write : 0)
+                                                     UInt32(b.range.count), 0, b.deviceWritable ? VirtqueueDescriptorFlags.write : 0)
                 }
             } catch {
                 allocator.release(placed)
                 freeIDs.append(id)
                 throw error
             }
-            entries = [(table.lowerBound, UInt32(table.count), PackedDescriptorFlags.indirect)]
+            entries = [(table.lowerBound, UInt32(table.count), VirtqueueDescriptorFlags.indirect)]
         } else {
-            entries = buffers.map { ($0.range.lowerBound, UInt32($0.range.count), $0.deviceWritable ? PackedDescriptorFlags.write : 0) }
+            entries = buffers.map { ($0.range.lowerBound, UInt32($0.range.count), $0.deviceWritable ? VirtqueueDescriptorFlags.write : 0) }
         }
         // Every descriptor but the head first; the head's flags last, after a release fence.
         let head = (slot: nextAvail, wrap: availWrap)
         var headFlags: UInt16 = 0
         for (i, e) in entries.enumerated() {
-            let flags = e.flags | (i < entries.count - 1 ? PackedDescriptorFlags.next : 0) | availFlags(wrap: availWrap)
+            let flags = e.flags | (i < entries.count - 1 ? VirtqueueDescriptorFlags.next : 0) | availFlags(wrap: availWrap)
             let at = configuration.descriptorArea + 16 * UInt64(nextAvail)
             try memory.driverStoreDescriptor(at: at, e.address, e.length, id, i == 0 ? 0 : flags)
             if i == 0 { headFlags = flags }
@@ -88,7 +88,7 @@ public final class PackedQueueDriver: VirtqueueDriver {
     }
 
     private func availFlags(wrap: Bool) -> UInt16 {
-        wrap ? PackedDescriptorFlags.avail : PackedDescriptorFlags.used
+        wrap ? VirtqueueDescriptorFlags.avail : VirtqueueDescriptorFlags.used
     }
 
     public func takeCompletions() throws(VirtqueueDriverError) -> [DriverCompletion] {
@@ -96,7 +96,7 @@ public final class PackedQueueDriver: VirtqueueDriver {
         while !requests.isEmpty {
             let at = configuration.descriptorArea + 16 * UInt64(nextUsed)
             let flags = try memory.driverLoad(UInt16.self, at: at + 14)
-            let avail = flags & PackedDescriptorFlags.avail != 0, used = flags & PackedDescriptorFlags.used != 0
+            let avail = flags & VirtqueueDescriptorFlags.avail != 0, used = flags & VirtqueueDescriptorFlags.used != 0
             guard avail == usedWrap, used == usedWrap else { break }
             atomicMemoryFence(ordering: .acquiring)
             let length = try memory.driverLoad(UInt32.self, at: at + 8)
@@ -147,7 +147,7 @@ public final class PackedQueueDriver: VirtqueueDriver {
     // MARK: Raw ring access for hostile-driver tests
 
     /// Writes ring slot `slot` as given (no checks: a hostile driver's write). Put the flags you
-    /// want the device to see, including ``PackedDescriptorFlags/avail``/``PackedDescriptorFlags/used``.
+    /// want the device to see, including ``VirtqueueDescriptorFlags/avail``/``VirtqueueDescriptorFlags/used``.
     public func writeRingDescriptor(slot: UInt16, address: UInt64, length: UInt32, id: UInt16, flags: UInt16) throws(VirtqueueDriverError) {
         atomicMemoryFence(ordering: .releasing)
         try memory.driverStoreDescriptor(at: configuration.descriptorArea + 16 * UInt64(slot % configuration.size),
@@ -159,18 +159,4 @@ public final class PackedQueueDriver: VirtqueueDriver {
         guard count > 0, let range = allocator.allocate(UInt64(count), alignment: alignment) else { throw .outOfGuestMemory }
         return range.lowerBound
     }
-}
-
-/// Packed descriptor flag values, for tests that write descriptors by hand.
-public enum PackedDescriptorFlags {
-    /// `VIRTQ_DESC_F_NEXT`.
-    public static let next: UInt16 = 1
-    /// `VIRTQ_DESC_F_WRITE`.
-    public static let write: UInt16 = 2
-    /// `VIRTQ_DESC_F_INDIRECT`.
-    public static let indirect: UInt16 = 4
-    /// `VIRTQ_DESC_F_AVAIL` (bit 7).
-    public static let avail: UInt16 = 1 << 7
-    /// `VIRTQ_DESC_F_USED` (bit 15).
-    public static let used: UInt16 = 1 << 15
 }

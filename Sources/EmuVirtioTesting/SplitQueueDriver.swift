@@ -64,7 +64,7 @@ public final class SplitQueueDriver: VirtqueueDriver {
                                                      UInt32(b.range.count), Self.flags(b, next: !last), last ? 0 : UInt16(i + 1))
                 }
                 head = try writeDescriptor(address: table.lowerBound, length: UInt32(table.count),
-                                           flags: SplitDescriptorFlags.indirect, next: nil)
+                                           flags: VirtqueueDescriptorFlags.indirect, next: nil)
             } else {
                 var next: UInt16? = nil
                 for b in buffers.reversed() {  // the tail first, so each descriptor knows its next
@@ -83,7 +83,7 @@ public final class SplitQueueDriver: VirtqueueDriver {
     }
 
     private static func flags(_ b: PlacedBuffer, next: Bool) -> UInt16 {
-        (b.deviceWritable ? SplitDescriptorFlags.write : 0) | (next ? SplitDescriptorFlags.next : 0)
+        (b.deviceWritable ? VirtqueueDescriptorFlags.write : 0) | (next ? VirtqueueDescriptorFlags.next : 0)
     }
 
     private func writeDescriptor(address: UInt64, length: UInt32, flags: UInt16, next: UInt16?) throws(VirtqueueDriverError) -> UInt16 {
@@ -169,14 +169,4 @@ public final class SplitQueueDriver: VirtqueueDriver {
         guard count > 0, let range = allocator.allocate(UInt64(count), alignment: alignment) else { throw .outOfGuestMemory }
         return range.lowerBound
     }
-}
-
-/// Split descriptor flag values, for tests that write descriptors by hand.
-public enum SplitDescriptorFlags {
-    /// `VIRTQ_DESC_F_NEXT`.
-    public static let next: UInt16 = 1
-    /// `VIRTQ_DESC_F_WRITE`.
-    public static let write: UInt16 = 2
-    /// `VIRTQ_DESC_F_INDIRECT`.
-    public static let indirect: UInt16 = 4
 }

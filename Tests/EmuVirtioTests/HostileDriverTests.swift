@@ -19,7 +19,7 @@ struct HostileSplitDriverTests {
         var testDescription: String { name }
     }
 
-    static let w = SplitDescriptorFlags.write, n = SplitDescriptorFlags.next, ind = SplitDescriptorFlags.indirect
+    static let w = VirtqueueDescriptorFlags.write, n = VirtqueueDescriptorFlags.next, ind = VirtqueueDescriptorFlags.indirect
 
     static let cases: [Case] = [
         Case(name: "a two-descriptor loop", expected: .chainTooLong(limit: 8), indirect: false) { d in
@@ -129,8 +129,8 @@ struct HostileSplitDriverTests {
 @Suite("Hostile packed-ring drivers")
 struct HostilePackedDriverTests {
     static let buffer: UInt64 = 0x40000
-    static let avail = PackedDescriptorFlags.avail  // first lap: AVAIL=1, USED=0
-    static let n = PackedDescriptorFlags.next, w = PackedDescriptorFlags.write, ind = PackedDescriptorFlags.indirect
+    static let avail = VirtqueueDescriptorFlags.avail  // first lap: AVAIL=1, USED=0
+    static let n = VirtqueueDescriptorFlags.next, w = VirtqueueDescriptorFlags.write, ind = VirtqueueDescriptorFlags.indirect
 
     @Test func aChainThatNeverEndsStopsAtTheRingSize() throws {
         let f = try QueueFixture(.packed, size: 4)
@@ -185,9 +185,9 @@ struct HostilePackedDriverTests {
         let f = try QueueFixture(.packed, size: 4)
         // AVAIL=USED=1 is "used" in the first lap; AVAIL=0,USED=1 belongs to the second lap.
         try f.packed.writeRingDescriptor(slot: 0, address: Self.buffer, length: 4, id: 0,
-                                         flags: PackedDescriptorFlags.avail | PackedDescriptorFlags.used)
+                                         flags: VirtqueueDescriptorFlags.avail | VirtqueueDescriptorFlags.used)
         #expect(try f.queue.pop() == nil)
-        try f.packed.writeRingDescriptor(slot: 0, address: Self.buffer, length: 4, id: 0, flags: PackedDescriptorFlags.used)
+        try f.packed.writeRingDescriptor(slot: 0, address: Self.buffer, length: 4, id: 0, flags: VirtqueueDescriptorFlags.used)
         #expect(try f.queue.pop() == nil)
     }
 }

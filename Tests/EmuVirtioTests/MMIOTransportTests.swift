@@ -136,7 +136,7 @@ struct MMIOTransportTests {
         let m = try Machine()
         try m.start()
         let q = try #require(m.driver.queues[0] as? SplitQueueDriver)
-        try q.writeDescriptor(index: 0, address: 0x40000, length: 8, flags: SplitDescriptorFlags.next | SplitDescriptorFlags.write, next: 0)
+        try q.writeDescriptor(index: 0, address: 0x40000, length: 8, flags: VirtqueueDescriptorFlags.next | VirtqueueDescriptorFlags.write, next: 0)
         try q.makeAvailable(head: 0)
         m.driver.kick(0)
         #expect(m.driver.status.contains(.deviceNeedsReset))

@@ -48,7 +48,7 @@ public final class PackedVirtqueue: Virtqueue {
     }
 
     @inline(__always) private static func isAvailable(_ flags: UInt16, wrap: Bool) -> Bool {
-        (flags & DescriptorFlag.packedAvail != 0) == wrap && (flags & DescriptorFlag.packedUsed != 0) != wrap
+        (flags & VirtqueueDescriptorFlags.avail != 0) == wrap && (flags & VirtqueueDescriptorFlags.used != 0) != wrap
     }
 
     public func pop() throws(VirtqueueError) -> VirtqueueElement? {
@@ -68,16 +68,16 @@ public final class PackedVirtqueue: Virtqueue {
                 let address = ring.load64(o), length = ring.load32(o + 8)
                 let flags = slots == 1 ? headFlags : ring.load16(o + 14)
                 id = ring.load16(o + 12)  // the buffer ID is the last descriptor's
-                if flags & DescriptorFlag.indirect != 0 {
+                if flags & VirtqueueDescriptorFlags.indirect != 0 {
                     guard configuration.indirectDescriptors else { throw .indirectNotNegotiated }
-                    guard flags & DescriptorFlag.next == 0 else { throw .indirectWithNext }
+                    guard flags & VirtqueueDescriptorFlags.next == 0 else { throw .indirectWithNext }
                     try addIndirect(address: address, length: length, to: &chain)
                 } else {
-                    try chain.add(address: address, length: length, deviceWritable: flags & DescriptorFlag.write != 0)
+                    try chain.add(address: address, length: length, deviceWritable: flags & VirtqueueDescriptorFlags.write != 0)
                 }
                 slot += 1
                 if slot == size { slot = 0; wrap.toggle() }
-                if flags & DescriptorFlag.next == 0 { break }
+                if flags & VirtqueueDescriptorFlags.next == 0 { break }
             }
         } catch {
             failure = error
@@ -96,7 +96,7 @@ public final class PackedVirtqueue: Virtqueue {
         let table = try readIndirectTable(address: address, length: length, memory: memory)
         for o in stride(from: 0, to: table.count, by: descriptorSize) {
             try chain.add(address: table.le(UInt64.self, at: o), length: table.le(UInt32.self, at: o + 8),
-                          deviceWritable: table.le(UInt16.self, at: o + 14) & DescriptorFlag.write != 0)
+                          deviceWritable: table.le(UInt16.self, at: o + 14) & VirtqueueDescriptorFlags.write != 0)
         }
     }
 
@@ -109,7 +109,7 @@ public final class PackedVirtqueue: Virtqueue {
         let o = nextUsed * descriptorSize
         ring.store32(writtenLength, o + 8)
         ring.store16(element.id, o + 12)
-        let flags = usedWrap ? DescriptorFlag.packedAvail | DescriptorFlag.packedUsed : 0
+        let flags = usedWrap ? VirtqueueDescriptorFlags.avail | VirtqueueDescriptorFlags.used : 0
         ring.storeRelease16(flags, o + 14)  // the flags last: they hand the slot to the driver
         nextUsed += Int(element.ringSlots)  // ringSlots <= size: at most one wrap
         if nextUsed >= size { nextUsed -= size; usedWrap.toggle() }

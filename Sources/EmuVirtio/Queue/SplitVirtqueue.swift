@@ -83,10 +83,10 @@ public final class SplitVirtqueue: Virtqueue {
                 (address, length) = (descriptors.load64(o), descriptors.load32(o + 8))
                 (flags, next) = (descriptors.load16(o + 12), descriptors.load16(o + 14))
             }
-            if flags & DescriptorFlag.indirect != 0 {
+            if flags & VirtqueueDescriptorFlags.indirect != 0 {
                 guard configuration.indirectDescriptors else { throw .indirectNotNegotiated }
                 guard indirect == nil else { throw .nestedIndirect }
-                guard flags & DescriptorFlag.next == 0 else { throw .indirectWithNext }
+                guard flags & VirtqueueDescriptorFlags.next == 0 else { throw .indirectWithNext }
                 let table = try readIndirectTable(address: address, length: length, memory: memory)
                 indirect = table
                 tableSize = table.count / descriptorSize
@@ -94,8 +94,8 @@ public final class SplitVirtqueue: Virtqueue {
                 visited = 0
                 continue
             }
-            try chain.add(address: address, length: length, deviceWritable: flags & DescriptorFlag.write != 0)
-            guard flags & DescriptorFlag.next != 0 else { return chain }
+            try chain.add(address: address, length: length, deviceWritable: flags & VirtqueueDescriptorFlags.write != 0)
+            guard flags & VirtqueueDescriptorFlags.next != 0 else { return chain }
             guard Int(next) < tableSize else { throw .nextOutOfRange(index: next, tableSize: tableSize) }
             index = Int(next)
         }

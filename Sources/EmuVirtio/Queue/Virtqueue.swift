@@ -52,13 +52,19 @@ public func makeVirtqueue(_ configuration: VirtqueueConfiguration, memory: some 
     }
 }
 
-/// The split- and packed-ring descriptor flags (virtio 1.2 §2.7.5, §2.8.1).
-enum DescriptorFlag {
-    static let next: UInt16 = 1
-    static let write: UInt16 = 2
-    static let indirect: UInt16 = 4
-    static let packedAvail: UInt16 = 1 << 7
-    static let packedUsed: UInt16 = 1 << 15
+/// Descriptor flag bits (virtio 1.2 §2.7.5 split, §2.8.1 packed), for device code and for
+/// tests that write descriptors by hand.
+public enum VirtqueueDescriptorFlags {
+    /// `VIRTQ_DESC_F_NEXT`: the chain continues.
+    public static let next: UInt16 = 1
+    /// `VIRTQ_DESC_F_WRITE`: the device writes this buffer.
+    public static let write: UInt16 = 2
+    /// `VIRTQ_DESC_F_INDIRECT`: the buffer is a table of descriptors.
+    public static let indirect: UInt16 = 4
+    /// Packed `VIRTQ_DESC_F_AVAIL` (bit 7).
+    public static let avail: UInt16 = 1 << 7
+    /// Packed `VIRTQ_DESC_F_USED` (bit 15).
+    public static let used: UInt16 = 1 << 15
 }
 
 /// The size of one descriptor, split or packed, in a ring or an indirect table.
