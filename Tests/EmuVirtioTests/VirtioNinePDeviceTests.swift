@@ -135,3 +135,22 @@ struct VirtioNinePDeviceTests {
         #expect(throws: VirtioNinePDeviceError.invalidMountTag(long)) { try VirtioNinePDevice(mountTag: long, backend: HeldGetattrBackend()) }
     }
 }
+
+@Suite("virtio-9p against a hostile driver")
+struct VirtioNinePHostileTests {
+    /// A frame claiming 3 GiB in a chain that claims 3 GiB of readable buffers: refused before
+    /// anything that large is allocated.
+    @Test func aHugeClaimedFrameIsRefusedBeforeAllocation() throws {
+        let m = try VirtioNinePDeviceTests.Machine()
+        let q = try #require(m.driver.queues[0] as? SplitQueueDriver)
+        let header: [UInt8] = [0, 0, 0, 0xC0, 100, 1, 0]  // size 0xC000_0000
+        let at = try q.allocate(64)
+        try m.memory.write(header, at: at)
+        try q.writeDescriptor(index: 0, address: at, length: 0xC000_0000, flags: VirtqueueDescriptorFlags.next, next: 1)
+        try q.writeDescriptor(index: 1, address: at, length: 64, flags: VirtqueueDescriptorFlags.write, next: 0)
+        try q.makeAvailable(head: 0)
+        m.driver.kick(0)
+        #expect(m.driver.status.contains(.deviceNeedsReset))
+        #expect(m.transport.core.lastError?.contains("msize ceiling") == true)
+    }
+}

@@ -104,7 +104,7 @@ public final class VirtioNinePDevice: VirtioDeviceModel {
                         failure = "virtio-9p queue: \(error)"
                         break
                     }
-                    switch Self.frame(of: element, memory: memory) {
+                    switch Self.frame(of: element, ceiling: msizeCeiling, memory: memory) {
                     case .failure(let error):
                         failure = error.why
                     case .success(let (tag, frame)):
@@ -131,16 +131,17 @@ public final class VirtioNinePDevice: VirtioDeviceModel {
     }
 
     /// The request frame in a chain's readable part, checked against the chain.
-    private static func frame(of element: VirtqueueElement, memory: some GuestMemory) -> Result<(UInt16, [UInt8]), FrameError> {
+    private static func frame(of element: VirtqueueElement, ceiling: UInt32, memory: some GuestMemory) -> Result<(UInt16, [UInt8]), FrameError> {
         let header = NineP.headerSize
         guard element.readableLength >= UInt64(header), let head = try? element.readBytes(count: header, from: memory) else {
             return .failure(FrameError("virtio-9p: a chain of \(element.readableLength) readable bytes holds no 9P header"))
         }
         let size = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
         let tag = UInt16(head[5]) | UInt16(head[6]) << 8
-        guard size >= UInt32(header), UInt64(size) <= element.readableLength,
+        // Bounded by the msize ceiling before anything is allocated: the size is the guest's.
+        guard size >= UInt32(header), size <= ceiling, UInt64(size) <= element.readableLength,
               let frame = try? element.readBytes(count: Int(size), from: memory)
-        else { return .failure(FrameError("virtio-9p: frame size \(size) does not fit its chain of \(element.readableLength) bytes")) }
+        else { return .failure(FrameError("virtio-9p: frame size \(size) does not fit its chain of \(element.readableLength) bytes or the msize ceiling \(ceiling)")) }
         return .success((tag, frame))
     }
 

@@ -28,7 +28,9 @@ extension VirtqueueElement {
         }
     }
 
-    /// Returns `count` bytes of the readable part from `offset` (by default all of it).
+    /// Returns `count` bytes of the readable part from `offset` (by default all of it). The
+    /// bytes are allocated first: with a chain from an untrusted driver, pass a `count` the
+    /// device has bounded (a chain may claim gigabytes).
     /// - Throws: as ``read(into:offset:from:)``.
     public func readBytes(offset: UInt64 = 0, count: Int? = nil, from memory: some GuestMemory) throws(ChainAccessError) -> [UInt8] {
         let available = readableLength > offset ? readableLength - offset : 0
