@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "NinePServer", targets: ["NinePServer"]),
         .library(name: "EmuVirtio", targets: ["EmuVirtio"]),
         .library(name: "EmuVirtioTesting", targets: ["EmuVirtioTesting"]),
+        .library(name: "BlockLayer", targets: ["BlockLayer"]),
         .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-9p", targets: ["emu-9p"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
@@ -66,6 +67,11 @@ let package = Package(
         .target(
             name: "EmuVirtio",
             dependencies: ["EmuCore", "NinePServer", .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strictSwift6
+        ),
+        // Block drivers, the node graph, device backends and drained sections (issue 4).
+        .target(
+            name: "BlockLayer",
             swiftSettings: strictSwift6
         ),
         .target(
@@ -122,6 +128,11 @@ let package = Package(
         .testTarget(
             name: "EmuVirtioTests",
             dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "NinePServer"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "BlockLayerTests",
+            dependencies: ["BlockLayer"],
             swiftSettings: strictSwift6
         ),
         .testTarget(

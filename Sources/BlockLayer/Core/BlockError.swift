@@ -1,0 +1,26 @@
+/// Every error the block layer reports. Drivers throw these and nothing else, so a device model
+/// can map each case to its own status (virtio-blk: `VIRTIO_BLK_S_IOERR`, `…_UNSUPP`).
+public enum BlockError: Error, Equatable, Sendable {
+    /// A host call failed with `errno`; `operation` names the call (`pread`, `fdatasync`, …).
+    case io(errno: Int32, operation: String)
+    /// The request does not lie inside the node (`offset + length > nodeLength`).
+    case outOfRange(offset: UInt64, length: UInt64, nodeLength: UInt64)
+    /// `offset + length` does not fit in 64 bits (a hostile or corrupt request).
+    case overflow(offset: UInt64, length: UInt64)
+    /// Offset or length is not a multiple of the node's request alignment.
+    case misaligned(offset: UInt64, length: UInt64, alignment: Int)
+    /// The request is longer than the driver's maximum transfer.
+    case tooLarge(length: UInt64, maximum: Int)
+    /// A write-type request (write, discard, zeroes, truncate) on a read-only node.
+    case readOnly
+    /// The driver cannot do this operation at all.
+    case unsupported(String)
+    /// A second writer tried to claim a node; `holder` is who has it.
+    case writerConflict(node: String, holder: String)
+    /// A graph change was attempted outside a drained section, or while requests were in flight.
+    case notDrained
+    /// `drainedEnd()` without a matching `drainedBegin()`.
+    case unbalancedDrain
+    /// An invalid argument that is not a range problem (e.g. a raw window larger than its child).
+    case invalidArgument(String)
+}

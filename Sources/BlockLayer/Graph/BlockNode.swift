@@ -1,0 +1,111 @@
+import Synchronization
+
+/// A node of the block graph: a driver, its children (from the driver) and the node's checked
+/// request entry points.
+///
+/// Guarantees: every request is checked (``RequestCheck``) before the driver sees it; write-type
+/// requests on a read-only driver throw ``BlockError/readOnly``; at most one parent holds the
+/// node's write permission (``claimWriter(holder:)``).
+public final class BlockNode: Sendable {
+    /// The node name (unique by convention, like QEMU's `node-name`).
+    public let name: String
+    /// The driver that serves this node.
+    public let driver: any BlockDriver
+
+    private struct State {
+        var length: UInt64
+        var writer: (id: UInt64, holder: String)?
+        var nextClaim: UInt64 = 1
+    }
+    private let state: Mutex<State>
+
+    /// Opens a node over `driver`, reading its length once (the node keeps it current across
+    /// ``truncate(to:)``). Throws what the driver's `length()` throws.
+    public init(name: String, driver: any BlockDriver) async throws(BlockError) {
+        self.name = name
+        self.driver = driver
+        let length = try await driver.length()
+        state = Mutex(State(length: length))
+    }
+
+    /// The node's children by role.
+    public var children: [BlockChildRole: BlockNode] { driver.children }
+    /// The current length in bytes.
+    public var length: UInt64 { state.withLock { $0.length } }
+    /// Whether write-type requests are refused.
+    public var isReadOnly: Bool { driver.isReadOnly }
+    /// Who holds the write permission, if anyone.
+    public var writerHolder: String? { state.withLock { $0.writer?.holder } }
+
+    /// Takes the node's single write permission for `holder`.
+    /// Throws ``BlockError/writerConflict(node:holder:)`` naming the current holder if taken,
+    /// ``BlockError/readOnly`` if the node is read-only.
+    public func claimWriter(holder: String) throws(BlockError) -> BlockWriterClaim {
+        if isReadOnly { throw .readOnly }
+        let result: Result<UInt64, BlockError> = state.withLock { state in
+            if let writer = state.writer { return .failure(.writerConflict(node: name, holder: writer.holder)) }
+            let id = state.nextClaim
+            state.nextClaim += 1
+            state.writer = (id, holder)
+            return .success(id)
+        }
+        return BlockWriterClaim(node: self, holder: holder, id: try result.get())
+    }
+
+    func releaseWriter(id: UInt64) {
+        state.withLock { state in
+            if state.writer?.id == id { state.writer = nil }
+        }
+    }
+
+    private func checked(_ offset: UInt64, _ length: UInt64, transfer: Bool, write: Bool) throws(BlockError) {
+        if write && isReadOnly { throw .readOnly }
+        try RequestCheck.check(offset: offset, length: length, nodeLength: self.length,
+                               limits: driver.limits, isTransfer: transfer)
+    }
+
+    /// Reads `buffer.count` bytes at `offset`. Throws range errors or the driver's error.
+    public func read(into buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {
+        try checked(offset, UInt64(buffer.count), transfer: true, write: false)
+        if buffer.count == 0 { return }
+        try await driver.read(into: buffer, at: offset)
+    }
+
+    /// Writes all of `buffer` at `offset`. Throws range errors, `readOnly`, or the driver's error.
+    public func write(from buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {
+        try checked(offset, UInt64(buffer.count), transfer: true, write: true)
+        if buffer.count == 0 { return }
+        try await driver.write(from: buffer, at: offset)
+    }
+
+    /// Makes completed writes durable. Throws the driver's error.
+    public func flush() async throws(BlockError) {
+        try await driver.flush()
+    }
+
+    /// Discards a range. Throws range errors, `readOnly`, or the driver's error.
+    public func discard(at offset: UInt64, length: UInt64) async throws(BlockError) {
+        try checked(offset, length, transfer: false, write: true)
+        if length == 0 { return }
+        try await driver.discard(at: offset, length: length)
+    }
+
+    /// Makes a range read as zeroes. Throws range errors, `readOnly`, or the driver's error.
+    public func writeZeroes(at offset: UInt64, length: UInt64) async throws(BlockError) {
+        try checked(offset, length, transfer: false, write: true)
+        if length == 0 { return }
+        try await driver.writeZeroes(at: offset, length: length)
+    }
+
+    /// Changes the length. Throws `readOnly`, `misaligned`, or the driver's error.
+    public func truncate(to newLength: UInt64) async throws(BlockError) {
+        if isReadOnly { throw .readOnly }
+        let alignment = UInt64(driver.limits.requestAlignment)
+        if newLength % alignment != 0 {
+            throw .misaligned(offset: newLength, length: 0, alignment: driver.limits.requestAlignment)
+        }
+        try await driver.truncate(to: newLength)
+        let length = try await driver.length()
+        state.withLock { $0.length = length }
+    }
+}
