@@ -22,8 +22,11 @@ public protocol OpenFile: AnyObject, Sendable {
 ///   empty names, and '.'/'..' wherever they would be created; walking '..' at the root of the
 ///   export stays at the root; nothing outside the export is ever reached (symlinks are not
 ///   followed on the server).
-/// - Every call is `async` and may run concurrently with others; a call that blocks does it off
-///   the cooperative thread pool. A call may check `Task.isCancelled` before it has any effect
+/// - Every call is `async` and may run concurrently with others. A request starts on the thread
+///   that received it (a transport's event loop), so a call that may block must move that work
+///   to threads of its own (off the loop and off the cooperative pool), as `LocalBackend` does
+///   with its pool; a call that completes at once without blocking may simply return, and its
+///   request is then answered without any thread hand-off. A call may check `Task.isCancelled` before it has any effect
 ///   and throw `CancellationError` (a Tflush cancelled it); once it had an effect it must finish
 ///   and return, so the engine replies.
 /// - Refusals throw ``NinePError``.

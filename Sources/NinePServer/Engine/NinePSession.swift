@@ -3,9 +3,9 @@ import Synchronization
 /// One 9P2000.L connection's state machine, independent of the transport: it takes complete
 /// request frames and hands back, in order, what must go out (``NinePOutput``).
 ///
-/// Requests run concurrently, each in its own task (on the back end's
-/// ``FileSystemBackend/preferredTaskExecutor`` if it names one); a slow back-end call never
-/// holds up another request. Tflush follows seeds 000 and 003:
+/// Requests run concurrently, each in its own task, started on the thread that passed the frame
+/// and continued after a suspension on the back end's ``FileSystemBackend/preferredTaskExecutor``
+/// (if it names one); a slow back-end call never holds up another request. Tflush follows seeds 000 and 003:
 /// - a Tflush naming an unknown or finished tag, or its own tag, is answered at once;
 /// - otherwise the request it names is cancelled cooperatively. If the request then finishes
 ///   by cancellation it gets **no reply** (``NinePOutput/noReply(tag:)``); if it completed
@@ -180,8 +180,8 @@ public final class NinePSession: Sendable {
 
     // MARK: Requests
 
-    /// Records the request, then starts its task outside the lock (starting it wakes a thread,
-    /// which would otherwise find the lock still held), then gives the record its task.
+    /// Records the request, then starts its task outside the lock (the task runs at once, and
+    /// takes the lock), then gives the record its task.
     private func start(tag: UInt16, message: TMessage) {
         let admitted = state.withLock { state -> (serial: UInt64, msize: UInt32)? in
             guard !state.closed else { return nil }
@@ -201,7 +201,9 @@ public final class NinePSession: Sendable {
         }
         guard let (serial, msize) = admitted else { return }
         liveTasks.add(1, ordering: .acquiringAndReleasing)
-        let task = Task(executorPreference: backend.preferredTaskExecutor) {
+        // Runs here until its first suspension (a back-end call moving to the back end's
+        // threads), so a request the back end answers at once costs no thread hand-off.
+        let task = Task.immediate(executorPreference: backend.preferredTaskExecutor) {
             let outcome = await self.perform(message, tag: tag, msize: msize)
             // Encoded here, off the lock: a 1 MiB Rread is not copied while others wait.
             let leftover = self.finish(tag: tag, serial: serial, prepared: Self.prepare(tag: tag, outcome, msize: msize))

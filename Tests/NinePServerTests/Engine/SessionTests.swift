@@ -67,6 +67,24 @@ struct SessionTests {
         #expect(h.backend.openFiles.load(ordering: .relaxed) == 0)
     }
 
+    /// A request starts on the thread that passes its frame: one the back end answers without
+    /// suspending is answered before `receive` returns (no thread hand-off at all), while one
+    /// that waits does not hold `receive` up.
+    @Test func aRequestTheBackEndAnswersAtOnceIsAnsweredBeforeReceiveReturns() async {
+        let h = SessionHarness()
+        await h.connect()
+        h.send(30, .getattr(fid: 0, requestMask: Attributes.maskBasic))
+        let events = h.take()
+        #expect(events.count == 1)
+        if case .reply(30, .getattr) = events.first {} else { Issue.record("\(events)") }
+        let gate = h.backend.gate("a", honoursCancellation: true)
+        h.send(31, .walk(fid: 0, newFid: 1, names: ["a"]))
+        #expect(h.take().isEmpty, "the walk waits at its gate; receive returned anyway")
+        gate.open()
+        await h.waitForEvents(1)
+        #expect(h.take().count == 1)
+    }
+
     @Test func tagInUseIsRefusedWithoutDisturbingTheRequestHoldingIt() async {
         let h = SessionHarness()
         let gate = await h.startBlockedRead(honoursCancellation: false)

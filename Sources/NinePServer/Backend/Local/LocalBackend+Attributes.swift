@@ -15,23 +15,25 @@ extension LocalBackend {
     private static let setMTimeValue: UInt32 = 0x100
 
     /// The basic attributes (P9_GETATTR_BASIC) of the node's inode, whatever `mask` asks.
+    ///
+    /// Answered on the calling thread, without the pool: `fstat` of the node's own `O_PATH` fd
+    /// reads an inode the fd keeps in memory (on a local file system it never waits for a disk).
     public func getattr(_ node: any FileNode, mask: UInt64) async throws -> Attributes {
         let node = try local(node)
-        return try await pool.run { [self] in
-            let st = try Host.stat(node.fd)
-            return Attributes(
-                valid: Attributes.maskBasic, qid: try qid(st),
-                mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
-                nlink: UInt64(st.st_nlink), rdev: UInt64(st.st_rdev),
-                size: UInt64(clamping: st.st_size), blockSize: UInt64(clamping: st.st_blksize),
-                blocks: UInt64(clamping: st.st_blocks),
-                atimeSeconds: UInt64(bitPattern: Int64(st.st_atim.tv_sec)),
-                atimeNanoseconds: UInt64(clamping: st.st_atim.tv_nsec),
-                mtimeSeconds: UInt64(bitPattern: Int64(st.st_mtim.tv_sec)),
-                mtimeNanoseconds: UInt64(clamping: st.st_mtim.tv_nsec),
-                ctimeSeconds: UInt64(bitPattern: Int64(st.st_ctim.tv_sec)),
-                ctimeNanoseconds: UInt64(clamping: st.st_ctim.tv_nsec))
-        }
+        if Task.isCancelled { throw CancellationError() }
+        let st = try Host.stat(node.fd)
+        return Attributes(
+            valid: Attributes.maskBasic, qid: try qid(st),
+            mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
+            nlink: UInt64(st.st_nlink), rdev: UInt64(st.st_rdev),
+            size: UInt64(clamping: st.st_size), blockSize: UInt64(clamping: st.st_blksize),
+            blocks: UInt64(clamping: st.st_blocks),
+            atimeSeconds: UInt64(bitPattern: Int64(st.st_atim.tv_sec)),
+            atimeNanoseconds: UInt64(clamping: st.st_atim.tv_nsec),
+            mtimeSeconds: UInt64(bitPattern: Int64(st.st_mtim.tv_sec)),
+            mtimeNanoseconds: UInt64(clamping: st.st_mtim.tv_nsec),
+            ctimeSeconds: UInt64(bitPattern: Int64(st.st_ctim.tv_sec)),
+            ctimeNanoseconds: UInt64(clamping: st.st_ctim.tv_nsec))
     }
 
     /// Changes, in this order, mode, owner, size and times; stops at the first error.
