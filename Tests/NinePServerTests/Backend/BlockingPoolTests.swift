@@ -21,6 +21,22 @@ struct BlockingPoolTests {
         #expect(!pool.executor.isCurrent)
     }
 
+    /// A task preferring the pool but started elsewhere (a request started on the loop's
+    /// thread) moves to the pool for `run`'s body and stays on that same thread afterwards:
+    /// one hand-off, not one for the body and another to resume the task.
+    @Test func aTaskStartedElsewhereMovesToThePoolOnceForRun() async throws {
+        let pool = BlockingPool(label: "test.pool")
+        let result = await Task.immediate(executorPreference: pool.executor) { () -> (Bool, Bool, Bool) in
+            let startedOnPool = pool.executor.isCurrent
+            let bodyThread = (try? await pool.run { pthread_self() }) ?? pthread_self()
+            let after = pthread_self()
+            return (startedOnPool, pool.executor.isCurrent, pthread_equal(bodyThread, after) != 0)
+        }.value
+        #expect(result.0 == false, "started on the caller's thread")
+        #expect(result.1, "continues on the pool")
+        #expect(result.2, "on the thread that ran the body")
+    }
+
     /// Cancellation before the work starts still throws, inline or not.
     @Test func cancelledBeforeStartThrows() async {
         let pool = BlockingPool(label: "test.pool")

@@ -17,10 +17,21 @@ struct BlockingPool: Sendable {
     }
 
     /// Runs `body` on the pool and returns its result or error: inline if the calling thread
-    /// is already one of the pool's.
+    /// is already one of the pool's; otherwise the task moves to the pool to run it. A task
+    /// that prefers the pool's executor (a request started on the loop's thread) then stays
+    /// there: one thread hand-off, not one to run `body` and another to resume the task.
     @discardableResult
     func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         if Task.isCancelled { throw CancellationError() }
+        if executor.isCurrent { return try body() }
+        return try await withTaskExecutorPreference(executor) { () async throws -> T in
+            try await onPool(body)
+        }
+    }
+
+    /// Runs `body` inline if on the pool, else (a task executor preference that could not be
+    /// honoured) dispatches it there and waits.
+    private func onPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         if executor.isCurrent { return try body() }
         return try await withCheckedThrowingContinuation { continuation in
             executor.queue.async {
@@ -34,10 +45,13 @@ extension BlockingPool {
     /// Runs `body` on the pool even if the task is cancelled (for Tclunk, which must happen).
     func perform(_ body: @escaping @Sendable () -> Void) async {
         if executor.isCurrent { return body() }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            executor.queue.async {
-                body()
-                continuation.resume()
+        await withTaskExecutorPreference(executor) { () async -> Void in
+            if executor.isCurrent { return body() }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                executor.queue.async {
+                    body()
+                    continuation.resume()
+                }
             }
         }
     }
