@@ -12,8 +12,9 @@ import Synchronization
 /// - ``drainedBegin()`` returns only when no admitted request is in flight. So inside a section
 ///   ``replaceNode(with:)`` swaps nodes with nothing in flight on the old one, and no request
 ///   completes against the old node after the swap (seed 004).
-/// - A writable backend holds its node's write permission (one writer per node).
-public final class BlockBackend: Sendable {
+/// - A writable backend holds its node's write permission (one writer per node), and is a
+///   ``BlockDrainParent`` of its node: a drained section of the node quiesces the backend.
+public final class BlockBackend: BlockDrainParent {
     /// The backend's name (the device id).
     public let name: String
     /// Whether this backend only reads (holds no write permission).
@@ -47,9 +48,15 @@ public final class BlockBackend: Sendable {
         isReadOnly = readOnly
         let claim = readOnly ? nil : try node.claimWriter(holder: "backend \(name)")
         state = Mutex(State(node: node, claim: claim))
+        node.addParent(self)
     }
 
-    deinit { state.withLock { $0.claim?.release() } }
+    deinit {
+        state.withLock { state in
+            state.claim?.release()
+            state.node.removeParent(self)
+        }
+    }
 
     /// The node requests currently go to.
     public var node: BlockNode { state.withLock { $0.node } }
@@ -218,6 +225,8 @@ public final class BlockBackend: Sendable {
             }
             state.claim?.release()
             state.claim = newClaim
+            state.node.removeParent(self)
+            newNode.addParent(self)
             state.node = newNode
             return .success(())
         }

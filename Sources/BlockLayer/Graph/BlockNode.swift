@@ -16,6 +16,14 @@ public final class BlockNode: Sendable {
         var length: UInt64
         var writer: (id: UInt64, holder: String)?
         var nextClaim: UInt64 = 1
+        var parents: [ParentReference] = []
+        /// Per open drained section, the parents it quiesced (so its end resumes exactly those,
+        /// even if a parent moved to another node inside the section).
+        var sections: [[any BlockDrainParent]] = []
+    }
+
+    private struct ParentReference {
+        weak var parent: (any BlockDrainParent)?
     }
     private let state: Mutex<State>
 
@@ -50,6 +58,44 @@ public final class BlockNode: Sendable {
             return .success(id)
         }
         return BlockWriterClaim(node: self, holder: holder, id: try result.get())
+    }
+
+    /// Registers `parent` to be quiesced by this node's drained sections (held weakly; adding
+    /// twice has no effect).
+    public func addParent(_ parent: any BlockDrainParent) {
+        state.withLock { state in
+            state.parents.removeAll { $0.parent == nil }
+            if !state.parents.contains(where: { $0.parent === parent }) {
+                state.parents.append(ParentReference(parent: parent))
+            }
+        }
+    }
+
+    /// Stops quiescing `parent` in later sections.
+    public func removeParent(_ parent: any BlockDrainParent) {
+        state.withLock { state in state.parents.removeAll { $0.parent == nil || $0.parent === parent } }
+    }
+
+    /// Whether a drained section of this node is open.
+    public var isDrained: Bool { state.withLock { !$0.sections.isEmpty } }
+
+    /// Opens a drained section of the node (sections nest): quiesces every current parent (each
+    /// stops submitting and has nothing in flight when this returns).
+    public func drainedBegin() async {
+        let parents: [any BlockDrainParent] = state.withLock { state in
+            let parents = state.parents.compactMap(\.parent)
+            state.sections.append(parents)
+            return parents
+        }
+        for parent in parents { await parent.drainedBegin() }
+    }
+
+    /// Closes the innermost section: resumes the parents it quiesced. Throws `unbalancedDrain`
+    /// without an open section.
+    public func drainedEnd() throws(BlockError) {
+        let parents: [any BlockDrainParent]? = state.withLock { $0.sections.popLast() }
+        guard let parents else { throw .unbalancedDrain }
+        for parent in parents { try parent.drainedEnd() }
     }
 
     func releaseWriter(id: UInt64) {
