@@ -72,6 +72,7 @@ let package = Package(
         // Block drivers, the node graph, device backends and drained sections (issue 4).
         .target(
             name: "BlockLayer",
+            dependencies: ["CEmuSystem"],
             swiftSettings: strictSwift6
         ),
         .target(

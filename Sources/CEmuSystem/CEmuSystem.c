@@ -75,3 +75,9 @@ int emu_setxattr(const char *path, const char *name, const void *value, size_t s
 int emu_removexattr(const char *path, const char *name) {
     return removexattr(path, name);
 }
+
+#include <fcntl.h>
+
+int emu_fallocate(int fd, int mode, int64_t offset, int64_t length) {
+    return fallocate(fd, mode, (off_t)offset, (off_t)length);
+}

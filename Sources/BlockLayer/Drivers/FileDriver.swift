@@ -1,3 +1,4 @@
+import CEmuSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -154,22 +155,14 @@ public final class FileDriver: BlockDriver {
         }
     }
 
-    private typealias FallocateFunction = @convention(c) (Int32, Int32, off_t, off_t) -> Int32
-
-    /// Glibc's `fallocate`, which Swift's Glibc module does not export (it is declared only under
-    /// `_GNU_SOURCE`); looked up once in the process's own symbols. `nil` on a libc without it.
-    private static let fallocateFunction: FallocateFunction? = {
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "fallocate") else { return nil }
-        return unsafeBitCast(symbol, to: FallocateFunction.self)
-    }()
-
+    /// fallocate(2) through CEmuSystem (Swift's Glibc module does not declare it), retried on EINTR.
     private static func allocate(_ fd: Int32, _ mode: Int32, _ offset: UInt64, _ length: UInt64) -> Int32 {
-        guard let fallocate = fallocateFunction else {
-            errno = ENOSYS
+        guard offset <= UInt64(Int64.max), length <= UInt64(Int64.max) else {
+            errno = EINVAL
             return -1
         }
         while true {
-            let result = fallocate(fd, mode, off_t(offset), off_t(length))
+            let result = emu_fallocate(fd, mode, Int64(offset), Int64(length))
             if result == 0 || errno != EINTR { return result }
         }
     }

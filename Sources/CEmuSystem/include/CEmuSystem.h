@@ -28,4 +28,8 @@ long emu_listxattr(const char *path, char *list, size_t size);
 int emu_setxattr(const char *path, const char *name, const void *value, size_t size, int flags);
 /// removexattr(2).
 int emu_removexattr(const char *path, const char *name);
+
+// For BlockLayer's file driver.
+/// fallocate(2) (Linux modes: FALLOC_FL_KEEP_SIZE 1, PUNCH_HOLE 2, ZERO_RANGE 16); 0 or -1 with errno.
+int emu_fallocate(int fd, int mode, int64_t offset, int64_t length);
 #endif
