@@ -71,6 +71,28 @@ struct LocalBackendBasicTests {
         #expect(try fixture.contents("new") == "")
     }
 
+    @Test("a cached read up to 128 KiB is done on the calling thread, a larger one on the pool; same bytes")
+    func cachedSmallReadsStayOnTheCallingThread() async throws {
+        let fixture = try LocalBackendFixture()
+        let text = String(repeating: "0123456789abcdef", count: 300 * 64) // 300 KiB
+        try fixture.write("data", text)
+        let backend = fixture.backend
+        let file = try await backend.open(try await fixture.node("data"), flags: 0)
+        let content = Array(text.utf8)
+        for (count, onPool) in [(64 << 10, false), (128 << 10, false), (256 << 10, true)] {
+            let executor = backend.pool.executor
+            let (data, wasOnPool) = await Task.immediate(executorPreference: executor) { () -> ([UInt8]?, Bool) in
+                let data = try? await backend.read(file, offset: 1000, count: UInt32(count), headroom: 11)
+                return (data, executor.isCurrent)
+            }.value
+            #expect(wasOnPool == onPool, "\(count) bytes")
+            #expect(data == Array(repeating: 0, count: 11) + Array(content[1000..<1000 + count]))
+        }
+        let tail = try await backend.read(file, offset: UInt64(content.count - 10), count: 64 << 10, headroom: 2)
+        #expect(tail == [0, 0] + Array(content.suffix(10)), "short at end of file")
+        await backend.close(file)
+    }
+
     @Test("mkdir and readdir: '.', '..' and many entries across calls with cookies")
     func readdirCookies() async throws {
         let fixture = try LocalBackendFixture()

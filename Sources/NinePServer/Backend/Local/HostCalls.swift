@@ -72,3 +72,39 @@ enum Host {
         return type == S_IFREG || type == S_IFDIR
     }
 }
+
+extension Host {
+    /// What a read that must not wait for a disk got.
+    enum CachedRead {
+        /// Bytes read (0: end of file).
+        case read(Int)
+        /// Not all of it is in memory (EAGAIN), or the call failed: read it the ordinary way.
+        case wouldWait
+    }
+
+    private typealias PReadV2 = @convention(c) (Int32, UnsafePointer<iovec>?, Int32, off_t, Int32) -> Int
+
+    /// `preadv2`, looked up at run time: Swift's Glibc module leaves it out (it is a GNU
+    /// extension). nil if the C library lacks it.
+    private static let preadv2: PReadV2? = {
+        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "preadv2") else { return nil }
+        return unsafeBitCast(symbol, to: PReadV2.self)
+    }()
+
+    /// `RWF_NOWAIT`: fail with EAGAIN rather than wait for data that is not in memory.
+    private static let readNoWait: Int32 = 0x8
+
+    /// One `preadv2(…, RWF_NOWAIT)`: reads only what is already in the page cache, never
+    /// waiting for a disk, so it may run on a thread that must not block.
+    static func readWithoutWaiting(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int,
+                                   at offset: off_t) -> CachedRead
+    {
+        guard let preadv2 else { return .wouldWait }
+        var vector = iovec(iov_base: buffer, iov_len: count)
+        while true {
+            let n = preadv2(fd, &vector, 1, offset, readNoWait)
+            if n >= 0 { return .read(n) }
+            if errno != EINTR { return .wouldWait }
+        }
+    }
+}

@@ -53,11 +53,21 @@ extension LocalBackend {
 
     /// `pread` straight into the returned array after `headroom` zero bytes, until `count`
     /// bytes or end of file (at most ``maximumTransfer``). The array is not zero-filled first.
+    ///
+    /// A read of at most ``inlineReadLimit`` bytes that the page cache holds entirely is done
+    /// on the calling thread (`preadv2` with `RWF_NOWAIT`, which never waits for a disk), so
+    /// it costs no thread hand-off; anything else goes to the pool.
     public func read(_ file: any OpenFile, offset: UInt64, count: UInt32, headroom: Int) async throws -> [UInt8] {
         let file = try local(file)
         guard offset <= UInt64(Int64.max), headroom >= 0 else { throw NinePError.invalid }
         let wanted = min(Int(count), Self.maximumTransfer)
         if wanted == 0 { return [UInt8](repeating: 0, count: headroom) }
+        if Task.isCancelled { throw CancellationError() }
+        if wanted <= Self.inlineReadLimit, !pool.executor.isCurrent,
+           let cached = Self.readCached(file, offset: offset, count: wanted, headroom: headroom)
+        {
+            return cached
+        }
         return try await pool.run {
             try file.withDescriptor { fd in
                 try [UInt8](unsafeUninitializedCapacity: headroom + wanted) { buffer, initialized in
@@ -79,6 +89,38 @@ extension LocalBackend {
                 }
             }
         }
+    }
+
+    /// The largest read tried on the calling thread from the page cache.
+    static let inlineReadLimit = 128 << 10
+
+    /// The read done without waiting: `headroom` zeros then all `count` bytes at `offset` (or
+    /// up to end of file), or nil if some of it is not in memory or the read failed (the pool
+    /// then reads it again, and reports the error).
+    private static func readCached(_ file: LocalOpenFile, offset: UInt64, count: Int, headroom: Int) -> [UInt8]? {
+        var complete = false
+        let buffer = try? file.withDescriptor { fd in
+            [UInt8](unsafeUninitializedCapacity: headroom + count) { buffer, initialized in
+                guard let base = buffer.baseAddress else { return }
+                base.initialize(repeating: 0, count: headroom)
+                var done = 0
+                defer { initialized = headroom + done } // preadv2 initialised exactly these bytes
+                while done < count {
+                    switch Host.readWithoutWaiting(fd, into: base + headroom + done, count: count - done,
+                                                   at: off_t(offset) + off_t(done)) {
+                    case .read(0):
+                        complete = true // end of file
+                        return
+                    case let .read(n):
+                        done += n
+                    case .wouldWait:
+                        return
+                    }
+                }
+                complete = true
+            }
+        }
+        return complete ? buffer : nil
     }
 
     /// `pwrite` of all of `data`; returns the bytes written (fewer only if an error stopped it
