@@ -93,6 +93,28 @@ struct LocalBackendBasicTests {
         await backend.close(file)
     }
 
+    @Test("a walk the dentry cache answers is done on the calling thread, with the pool's results")
+    func cachedWalksStayOnTheCallingThread() async throws {
+        let fixture = try LocalBackendFixture()
+        try fixture.write("present", "x")
+        let backend = fixture.backend
+        let root = try await fixture.root()
+        _ = try await backend.walk(from: root, names: ["present"]) // now in the dentry cache
+        let executor = backend.pool.executor
+        let (qids, onPool) = await Task.immediate(executorPreference: executor) { () -> ([Qid]?, Bool) in
+            let nodes = try? await backend.walk(from: root, names: ["present"])
+            return (nodes?.map(\.qid), executor.isCurrent)
+        }.value
+        #expect(onPool == false, "answered from the cache on the calling thread")
+        let viaPool = try await backend.pool.run { [backend] in
+            try backend.step(from: root, name: "present").map(\.qid)
+        }
+        #expect(qids == viaPool.map { [$0] })
+        #expect(await failure { try await backend.walk(from: root, names: ["absent"]) } == ENOENT)
+        let partial = try await backend.walk(from: root, names: ["present", "absent"])
+        #expect(partial.count == 1, "a partial walk stops at the first failure")
+    }
+
     @Test("mkdir and readdir: '.', '..' and many entries across calls with cookies")
     func readdirCookies() async throws {
         let fixture = try LocalBackendFixture()

@@ -108,3 +108,51 @@ extension Host {
         }
     }
 }
+
+extension Host {
+    /// What an open that must not wait for a disk got.
+    enum CachedOpen {
+        case opened(Int32)
+        /// A definite answer from the caches: the name does not exist (a negative dentry).
+        case notFound
+        /// The lookup needs I/O or revalidation (EAGAIN), failed otherwise, or the kernel has no
+        /// `openat2`/`RESOLVE_CACHED`: open it the ordinary way.
+        case wouldWait
+    }
+
+    private typealias Syscall4 = @convention(c) (Int, Int, UnsafePointer<CChar>, UnsafeRawPointer, Int) -> Int
+
+    /// `syscall(2)`, looked up at run time (Swift cannot call the variadic declaration) and
+    /// called with four integer or pointer arguments, which the Linux calling conventions
+    /// (x86-64, AArch64) pass in the same registers whether the callee is variadic or not.
+    private static let syscall4: Syscall4? = {
+        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "syscall") else { return nil }
+        return unsafeBitCast(symbol, to: Syscall4.self)
+    }()
+
+    /// `openat2`'s number (the same on every Linux architecture: added after the numbers were unified).
+    private static let openat2Number = 437
+    /// `RESOLVE_CACHED` (Linux 5.12): fail with EAGAIN unless every step is in the dentry cache.
+    private static let resolveCached: UInt64 = 0x20
+
+    /// `openat2(directory, name, flags, RESOLVE_CACHED)`: opens only if the lookup needs no I/O,
+    /// so it may run on a thread that must not block.
+    static func openCached(in directory: Int32, name: String, flags: Int32) -> CachedOpen {
+        guard let syscall4 else { return .wouldWait }
+        // struct open_how { u64 flags; u64 mode; u64 resolve; }
+        var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), 0, resolveCached)
+        while true {
+            let fd = name.withCString { path in
+                withUnsafeBytes(of: &how) { raw in
+                    raw.baseAddress.map { syscall4(openat2Number, Int(directory), path, $0, raw.count) } ?? -1
+                }
+            }
+            if fd >= 0 { return .opened(Int32(fd)) }
+            switch errno {
+            case EINTR: continue
+            case ENOENT: return .notFound
+            default: return .wouldWait
+            }
+        }
+    }
+}

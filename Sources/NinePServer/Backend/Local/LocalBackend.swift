@@ -96,31 +96,56 @@ public final class LocalBackend: FileSystemBackend {
 
     /// Walks one component at a time; a symlink is returned as a node, never followed, and
     /// walking through anything but a directory fails with ENOTDIR.
+    ///
+    /// Tried first on the calling thread with lookups that only use the dentry cache (`openat2`
+    /// with `RESOLVE_CACHED`, then `fstat` of the fd opened); if any step would need I/O, the
+    /// pool walks again from the start.
     public func walk(from node: any FileNode, names: [String]) async throws -> [any FileNode] {
         let start = try local(node)
-        return try await pool.run { [self] in
-            var reached: [any FileNode] = []
-            var current = start
-            for name in names {
-                do {
-                    current = try step(from: current, name: name)
-                } catch {
-                    if reached.isEmpty { throw error }
-                    break
-                }
-                reached.append(current)
-            }
+        if Task.isCancelled { throw CancellationError() }
+        if !pool.executor.isCurrent, let reached = try walk(from: start, names: names, cachedOnly: true) {
             return reached
+        }
+        return try await pool.run { [self] in
+            try walk(from: start, names: names, cachedOnly: false) ?? []
         }
     }
 
-    /// One walk step.
-    func step(from node: LocalNode, name: String) throws(NinePError) -> LocalNode {
+    /// The nodes reached (as ``walk(from:names:)``), or nil if `cachedOnly` and a step would
+    /// need I/O.
+    private func walk(from start: LocalNode, names: [String], cachedOnly: Bool) throws(NinePError) -> [any FileNode]? {
+        var reached: [any FileNode] = []
+        var current = start
+        for name in names {
+            do throws(NinePError) {
+                guard let next = try step(from: current, name: name, cachedOnly: cachedOnly) else { return nil }
+                current = next
+            } catch {
+                if reached.isEmpty { throw error }
+                break
+            }
+            reached.append(current)
+        }
+        return reached
+    }
+
+    /// One walk step; nil if `cachedOnly` and the lookup is not in the dentry cache.
+    func step(from node: LocalNode, name: String, cachedOnly: Bool = false) throws(NinePError) -> LocalNode? {
         try NameCheck.component(name)
         guard node.isDirectory else { throw NinePError.notDirectory }
         if name == "." { return node }
         if name == ".." { return node.parentOrSelf }
-        let fd = try Host.retrying { openat(node.fd, name, Host.openPath | O_NOFOLLOW | O_CLOEXEC) }
+        let flags = Host.openPath | O_NOFOLLOW | O_CLOEXEC
+        let fd: Int32
+        if cachedOnly {
+            switch Host.openCached(in: node.fd, name: name, flags: flags) {
+            case let .opened(opened): fd = opened
+            case .notFound: throw NinePError.notFound
+            case .wouldWait: return nil
+            }
+        } else {
+            fd = try Host.retrying { openat(node.fd, name, flags) }
+        }
         do throws(NinePError) {
             let st = try Host.stat(fd)
             return LocalNode(fd: fd, qid: try qid(st), fileType: Host.fileType(st.st_mode),
