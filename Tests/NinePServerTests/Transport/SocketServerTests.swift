@@ -129,6 +129,39 @@ struct SocketServerTests {
         await server.stop()
     }
 
+    /// Replies finishing at the same moment on many threads go out whole, one after another:
+    /// every frame decodes and carries its own request's bytes.
+    @Test func repliesFinishingTogetherOnManyThreadsDoNotInterleave() async throws {
+        let backend = GatedBackend(files: ["slow"])
+        let content = (0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        backend.addFile("big", content: content)
+        let server = try NinePSocketServer(address: .tcp(host: "127.0.0.1", port: 0), backend: backend)
+        let client = try NinePTestClient(address: server.address, port: server.boundPort)
+        try client.send(NineP.noTag, .version(msize: 1 << 20, version: "9P2000.L"))
+        _ = try await client.receive()
+        try client.send(1, .attach(fid: 0, afid: NineP.noFid, uname: "u", aname: "", nUname: 0))
+        _ = try await client.receive()
+        try client.send(2, .walk(fid: 0, newFid: 1, names: ["big"]))
+        _ = try await client.receive()
+        try client.send(3, .lopen(fid: 1, flags: 0))
+        _ = try await client.receive()
+        let gate = backend.gate("big", honoursCancellation: false)
+        let reads = (0..<120).map { (tag: UInt16(200 + $0), offset: ($0 * 977) % (128 << 10), count: 1 + ($0 * 1237) % (96 << 10)) }
+        for read in reads {
+            try client.send(read.tag, .read(fid: 1, offset: UInt64(read.offset), count: UInt32(read.count)))
+        }
+        for _ in 0..<5000 where gate.arrivals < reads.count { try await Task.sleep(for: .milliseconds(1)) }
+        gate.open() // all 120 complete at once, on whatever threads resume them
+        var seen = Set<UInt16>()
+        while seen.count < reads.count, let (tag, message) = try await client.receive() {
+            let read = try #require(reads.first { $0.tag == tag }, "unexpected tag \(tag)")
+            #expect(message == .read(data: Array(content[read.offset..<read.offset + read.count])), "tag \(tag)")
+            #expect(seen.insert(tag).inserted, "tag \(tag) answered twice")
+        }
+        #expect(seen.count == reads.count)
+        await server.stop()
+    }
+
     @Test func listenAddressesParse() {
         #expect(NinePListenAddress(parsing: "tcp:127.0.0.1:564") == .tcp(host: "127.0.0.1", port: 564))
         #expect(NinePListenAddress(parsing: "tcp:[::1]:5640") == .tcp(host: "::1", port: 5640))
