@@ -26,17 +26,17 @@ public protocol OpenFile: AnyObject, Sendable {
 ///   that received it (a transport's event loop), so a call that may block must move that work
 ///   to threads of its own (off the loop and off the cooperative pool), as `LocalBackend` does
 ///   with its pool; a call that completes at once without blocking may simply return, and its
-///   request is then answered without any thread hand-off. A call may check `Task.isCancelled` before it has any effect
-///   and throw `CancellationError` (a Tflush cancelled it); once it had an effect it must finish
-///   and return, so the engine replies.
+///   request is then answered without any thread hand-off. A call may check `Task.isCancelled`
+///   before it has any effect and throw `CancellationError` (a Tflush cancelled it); once it had
+///   an effect it must finish and return, so the engine replies.
 /// - Refusals throw ``NinePError``.
 public protocol FileSystemBackend: Sendable {
     /// Whether every modifying operation is refused with EROFS.
     var isReadOnly: Bool { get }
 
-    /// Where the engine runs its requests' tasks (each from decoding to reply), or nil for the
-    /// default, the cooperative pool. A back end whose calls block names its own threads here,
-    /// so that those calls need no hop to another thread and back.
+    /// Where the engine continues a request's task once it suspends (it starts on the thread
+    /// that received it), or nil for the default, the cooperative pool. A back end whose calls
+    /// block names its own threads here, so a request moves there once and stays to its reply.
     var preferredTaskExecutor: (any TaskExecutor)? { get }
 
     /// The root of the export for a Tattach (`aname` and the user are the client's words).

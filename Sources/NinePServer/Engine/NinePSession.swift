@@ -5,7 +5,9 @@ import Synchronization
 ///
 /// Requests run concurrently, each in its own task, started on the thread that passed the frame
 /// and continued after a suspension on the back end's ``FileSystemBackend/preferredTaskExecutor``
-/// (if it names one); a slow back-end call never holds up another request. Tflush follows seeds 000 and 003:
+/// (if it names one); a slow back-end call never holds up another request.
+///
+/// Tflush follows seeds 000 and 003:
 /// - a Tflush naming an unknown or finished tag, or its own tag, is answered at once;
 /// - otherwise the request it names is cancelled cooperatively. If the request then finishes
 ///   by cancellation it gets **no reply** (``NinePOutput/noReply(tag:)``); if it completed
