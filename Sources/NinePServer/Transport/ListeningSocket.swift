@@ -84,6 +84,12 @@ struct ListeningSocket: ~Copyable {
         guard client >= 0 else { return nil }
         _ = fcntl(client, F_SETFD, FD_CLOEXEC)
         _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+        if unixPath == nil {
+            // A reply larger than one segment would otherwise have its tail held back (Nagle)
+            // until the client acknowledges the head: every frame goes out as soon as it is sent.
+            var one: Int32 = 1
+            _ = setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         return client
     }
 
