@@ -199,10 +199,10 @@ public final class NinePSession: Sendable {
             state.nextSerial += 1
             state.requests[tag] = Request(serial: serial, task: nil, isFlush: false)
             publishCounters(state)
+            liveTasks.add(1, ordering: .acquiringAndReleasing) // under the lock: `close` sees it
             return (serial, state.msize)
         }
         guard let (serial, msize) = admitted else { return }
-        liveTasks.add(1, ordering: .acquiringAndReleasing)
         // Runs here until its first suspension (a back-end call moving to the back end's
         // threads), so a request the back end answers at once costs no thread hand-off.
         let task = Task.immediate(executorPreference: backend.preferredTaskExecutor) {
@@ -309,6 +309,12 @@ public final class NinePSession: Sendable {
         }
         for task in tasks { await task.value }
         for fid in fids where fid.retire() { await finishFid(fid) }
+        // A request still starting on another thread when the lock was taken (its task runs
+        // inline before it is recorded) was cancelled but not awaited above: wait for it too.
+        // No task starts after `closed` is set, so this ends when those tasks end.
+        while liveTasks.load(ordering: .acquiring) > 0 {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     /// Drops every request (each gets ``NinePOutput/noReply(tag:)``) and every fid; runs
