@@ -66,7 +66,7 @@ let package = Package(
         // Virtqueues, transports and devices; the driver-side test kit is a product of its own.
         .target(
             name: "EmuVirtio",
-            dependencies: ["EmuCore", "NinePServer", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["EmuCore", "NinePServer", "BlockLayer", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
         // Block drivers, the node graph, device backends and drained sections (issue 4).
@@ -128,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmuVirtioTests",
-            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "NinePServer"],
+            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "NinePServer", "BlockLayer"],
             swiftSettings: strictSwift6
         ),
         .testTarget(
