@@ -106,7 +106,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "EmuVirtioBench",
-            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "BenchmarkSupport"],
+            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "BlockLayer", "BenchmarkSupport"],
             path: "Benchmarks/EmuVirtioBench",
             swiftSettings: strictSwift6
         ),
