@@ -81,3 +81,21 @@ int emu_removexattr(const char *path, const char *name) {
 int emu_fallocate(int fd, int mode, int64_t offset, int64_t length) {
     return fallocate(fd, mode, (off_t)offset, (off_t)length);
 }
+
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+long emu_preadv2(int fd, void *buffer, size_t count, int64_t offset, int flags) {
+    struct iovec vector = { buffer, count };
+    return (long)preadv2(fd, &vector, 1, (off_t)offset, flags);
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the same on every architecture */
+#endif
+
+int emu_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    /* struct open_how, spelled out so the build does not depend on <linux/openat2.h>. */
+    struct { uint64_t flags, mode, resolve; } how = { flags, mode, resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}

@@ -28,6 +28,11 @@ long emu_listxattr(const char *path, char *list, size_t size);
 int emu_setxattr(const char *path, const char *name, const void *value, size_t size, int flags);
 /// removexattr(2).
 int emu_removexattr(const char *path, const char *name);
+/// preadv2(2) of one buffer with `flags` (e.g. RWF_NOWAIT); bytes read or -1 with errno.
+long emu_preadv2(int fd, void *buffer, size_t count, int64_t offset, int flags);
+/// openat2(2) with a struct open_how of `flags`, `mode`, `resolve` (e.g. RESOLVE_CACHED); the fd or
+/// -1 with errno (ENOSYS where the kernel lacks it).
+int emu_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 
 // For BlockLayer's file driver.
 /// fallocate(2) (Linux modes: FALLOC_FL_KEEP_SIZE 1, PUNCH_HOLE 2, ZERO_RANGE 16); 0 or -1 with errno.

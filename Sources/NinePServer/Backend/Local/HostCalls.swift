@@ -1,3 +1,4 @@
+import CEmuSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,15 +83,6 @@ extension Host {
         case wouldWait
     }
 
-    private typealias PReadV2 = @convention(c) (Int32, UnsafePointer<iovec>?, Int32, off_t, Int32) -> Int
-
-    /// `preadv2`, looked up at run time: Swift's Glibc module leaves it out (it is a GNU
-    /// extension). nil if the C library lacks it.
-    private static let preadv2: PReadV2? = {
-        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "preadv2") else { return nil }
-        return unsafeBitCast(symbol, to: PReadV2.self)
-    }()
-
     /// `RWF_NOWAIT`: fail with EAGAIN rather than wait for data that is not in memory.
     private static let readNoWait: Int32 = 0x8
 
@@ -99,10 +91,8 @@ extension Host {
     static func readWithoutWaiting(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int,
                                    at offset: off_t) -> CachedRead
     {
-        guard let preadv2 else { return .wouldWait }
-        var vector = iovec(iov_base: buffer, iov_len: count)
         while true {
-            let n = preadv2(fd, &vector, 1, offset, readNoWait)
+            let n = emu_preadv2(fd, buffer, count, Int64(offset), readNoWait)
             if n >= 0 { return .read(n) }
             if errno != EINTR { return .wouldWait }
         }
@@ -120,33 +110,14 @@ extension Host {
         case wouldWait
     }
 
-    private typealias Syscall4 = @convention(c) (Int, Int, UnsafePointer<CChar>, UnsafeRawPointer, Int) -> Int
-
-    /// `syscall(2)`, looked up at run time (Swift cannot call the variadic declaration) and
-    /// called with four integer or pointer arguments, which the Linux calling conventions
-    /// (x86-64, AArch64) pass in the same registers whether the callee is variadic or not.
-    private static let syscall4: Syscall4? = {
-        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "syscall") else { return nil }
-        return unsafeBitCast(symbol, to: Syscall4.self)
-    }()
-
-    /// `openat2`'s number (the same on every Linux architecture: added after the numbers were unified).
-    private static let openat2Number = 437
     /// `RESOLVE_CACHED` (Linux 5.12): fail with EAGAIN unless every step is in the dentry cache.
     private static let resolveCached: UInt64 = 0x20
 
     /// `openat2(directory, name, flags, RESOLVE_CACHED)`: opens only if the lookup needs no I/O,
     /// so it may run on a thread that must not block.
     static func openCached(in directory: Int32, name: String, flags: Int32) -> CachedOpen {
-        guard let syscall4 else { return .wouldWait }
-        // struct open_how { u64 flags; u64 mode; u64 resolve; }
-        var how: (UInt64, UInt64, UInt64) = (UInt64(UInt32(bitPattern: flags)), 0, resolveCached)
         while true {
-            let fd = name.withCString { path in
-                withUnsafeBytes(of: &how) { raw in
-                    raw.baseAddress.map { syscall4(openat2Number, Int(directory), path, $0, raw.count) } ?? -1
-                }
-            }
+            let fd = name.withCString { emu_openat2(directory, $0, UInt64(UInt32(bitPattern: flags)), 0, resolveCached) }
             if fd >= 0 { return .opened(Int32(fd)) }
             switch errno {
             case EINTR: continue
