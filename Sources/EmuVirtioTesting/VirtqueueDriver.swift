@@ -103,3 +103,18 @@ extension GuestMemory {
         try driverStore(field14, at: address + 14)
     }
 }
+
+extension VirtqueueDriver {
+    /// For devices that complete asynchronously: collects completions until `count` arrived or
+    /// `timeout` passed (polling every 2 ms), and returns what arrived, in used order.
+    /// - Throws: as ``takeCompletions()``, or `CancellationError` if the task is cancelled.
+    public func waitForCompletions(_ count: Int, timeout: Duration = .seconds(4)) async throws -> [DriverCompletion] {
+        let deadline = ContinuousClock.now + timeout
+        var done: [DriverCompletion] = []
+        while true {
+            done += try takeCompletions()
+            if done.count >= count || ContinuousClock.now >= deadline { return done }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+}

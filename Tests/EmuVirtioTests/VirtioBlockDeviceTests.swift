@@ -46,15 +46,7 @@ struct VirtioBlockDeviceTests {
             return token
         }
 
-        /// Waits (bounded) for `count` completions.
-        func completions(_ count: Int) async throws -> [DriverCompletion] {
-            var done: [DriverCompletion] = []
-            for _ in 0..<2000 where done.count < count {
-                done += try queue.takeCompletions()
-                if done.count < count { try await Task.sleep(for: .milliseconds(2)) }
-            }
-            return done
-        }
+        func completions(_ count: Int) async throws -> [DriverCompletion] { try await queue.waitForCompletions(count) }
 
         /// One request's status byte (the last byte written) and data.
         func run(_ type: UInt32, sector: UInt64 = 0, out: [UInt8] = [], inBytes: Int = 0) async throws -> (status: UInt8?, data: [UInt8]) {

@@ -34,15 +34,7 @@ struct VirtioNinePDeviceTests {
             return token
         }
 
-        /// Waits (bounded) until `count` completions arrived; returns them in used order.
-        func completions(_ count: Int) async throws -> [DriverCompletion] {
-            var done: [DriverCompletion] = []
-            for _ in 0..<2000 where done.count < count {
-                done += try queue.takeCompletions()
-                if done.count < count { try await Task.sleep(for: .milliseconds(2)) }
-            }
-            return done
-        }
+        func completions(_ count: Int) async throws -> [DriverCompletion] { try await queue.waitForCompletions(count) }
 
         func attach() async throws {
             try send(1, .version(msize: 8192, version: "9P2000.L"))
