@@ -93,7 +93,10 @@ public final class VirtioNinePDevice: VirtioDeviceModel {
     public func queueNotified(_ index: Int) {
         // Lock order: the device's state, then the queue.
         let (session, frames) = state.withLock { s -> (NinePSession?, [[UInt8]]) in
-            guard index == 0, var running = s.running, let handle = running.context.queues[0] else { return (nil, []) }
+            // Taken out and put back, so adding to `pending` does not copy the dictionary.
+            guard index == 0, var running = s.running.take() else { return (nil, []) }
+            defer { s.running = running }
+            guard let handle = running.context.queues[0] else { return (nil, []) }
             let memory = running.context.memory
             var frames: [[UInt8]] = []
             var failure: String?
@@ -123,7 +126,6 @@ public final class VirtioNinePDevice: VirtioDeviceModel {
                 running.context.host.needsReset(because: failure)
                 return (nil, [])
             }
-            s.running = running
             return (running.session, frames)
         }
         // Outside the locks: the session may answer at once (Tversion, Rflush), through deliver.
@@ -172,24 +174,25 @@ public final class VirtioNinePDevice: VirtioDeviceModel {
     /// with length 0. Runs under the state lock so that a reset cannot overtake it.
     private func deliver(_ output: NinePOutput, epoch: UInt64) {
         state.withLock { s in
-            guard s.epoch == epoch, var running = s.running, let handle = running.context.queues[0] else { return }
-            let memory = running.context.memory
-            var failure: String?
+            guard s.epoch == epoch, let context = s.running?.context, let handle = context.queues[0] else { return }
+            let element: VirtqueueElement?, frame: [UInt8]?
             switch output {
-            case .reply(let tag, let frame):
-                guard let element = running.pending.removeValue(forKey: tag) else { return }
-                failure = handle.withQueue { Self.place(frame, in: element, queue: $0, memory: memory) }
-            case .noReply(let tag):
-                guard let element = running.pending.removeValue(forKey: tag) else { return }
-                handle.withQueue { queue in
+            case .reply(let tag, let reply): (element, frame) = (s.running?.pending.removeValue(forKey: tag), reply)
+            case .noReply(let tag): (element, frame) = (s.running?.pending.removeValue(forKey: tag), nil)
+            case .protocolViolation(let why): return context.host.needsReset(because: "virtio-9p: \(why)")
+            }
+            guard let element else { return }
+            // One queue lock for the push and the interrupt check.
+            let (failure, interrupt) = handle.withQueue { queue -> (String?, Bool) in
+                var failure: String?
+                if let frame {
+                    failure = Self.place(frame, in: element, queue: queue, memory: context.memory)
+                } else {
                     do { try queue.push(element, writtenLength: 0) } catch { failure = "virtio-9p: \(error)" }
                 }
-            case .protocolViolation(let why):
-                failure = "virtio-9p: \(why)"
+                return (failure, failure == nil && queue.shouldInterrupt())
             }
-            s.running = running
-            if let failure { return running.context.host.needsReset(because: failure) }
-            if handle.withQueue({ $0.shouldInterrupt() }) { running.context.host.usedBuffers(queue: 0) }
+            if let failure { context.host.needsReset(because: failure) } else if interrupt { context.host.usedBuffers(queue: 0) }
         }
     }
 }
