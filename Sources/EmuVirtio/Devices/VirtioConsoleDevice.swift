@@ -73,6 +73,7 @@ public final class VirtioConsoleDevice: VirtioDeviceModel {
         state.withLock { s in
             guard let ctx = s.context, let handle = ctx.queues[0], !s.backlog.isEmpty else { return }
             var backlog = s.backlog
+            s.backlog = []  // so removing from the local copy does not copy it
             let outcome = handle.withQueue { (queue) -> String? in
                 do {
                     while !backlog.isEmpty, let element = try queue.pop() {
