@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "EmuVirtio", targets: ["EmuVirtio"]),
         .library(name: "EmuVirtioTesting", targets: ["EmuVirtioTesting"]),
         .library(name: "BlockLayer", targets: ["BlockLayer"]),
+        .library(name: "VhostUser", targets: ["VhostUser"]),
         .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-9p", targets: ["emu-9p"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
@@ -80,6 +81,12 @@ let package = Package(
             dependencies: ["EmuVirtio", "EmuCore", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
+        // vhost-user front end, devices and a small back end (issue 6); CEmuSystem for SCM_RIGHTS.
+        .target(
+            name: "VhostUser",
+            dependencies: ["EmuVirtio", "EmuCore", "CEmuSystem"],
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "emu-pc",
             dependencies: [
@@ -129,6 +136,11 @@ let package = Package(
         .testTarget(
             name: "EmuVirtioTests",
             dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "NinePServer", "BlockLayer"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "VhostUserTests",
+            dependencies: ["VhostUser", "EmuVirtio", "EmuVirtioTesting", "EmuCore"],
             swiftSettings: strictSwift6
         ),
         .testTarget(

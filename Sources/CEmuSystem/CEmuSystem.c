@@ -99,3 +99,53 @@ int emu_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
     struct { uint64_t flags, mode, resolve; } how = { flags, mode, resolve };
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
+
+#include <sys/socket.h>
+
+#define EMU_MAX_PASSED_FDS 16
+
+long emu_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, int fd_count) {
+    if (fd_count < 0 || fd_count > EMU_MAX_PASSED_FDS) { errno = EINVAL; return -1; }
+    struct iovec iov = { .iov_base = (void *)bytes, .iov_len = length };
+    union { char buffer[CMSG_SPACE(sizeof(int) * EMU_MAX_PASSED_FDS)]; struct cmsghdr align; } control;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (fd_count > 0) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buffer;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)fd_count);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)fd_count);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)fd_count);
+    }
+    ssize_t n;
+    do { n = sendmsg(socket, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+long emu_recv_with_fds(int socket, void *bytes, size_t length, int *fds, int fd_capacity, int *fd_count,
+                       int *truncated) {
+    struct iovec iov = { .iov_base = bytes, .iov_len = length };
+    union { char buffer[CMSG_SPACE(sizeof(int) * EMU_MAX_PASSED_FDS)]; struct cmsghdr align; } control;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer,
+                          .msg_controllen = sizeof control.buffer };
+    *fd_count = 0;
+    *truncated = 0;
+    ssize_t n;
+    do { n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return n;
+    if (msg.msg_flags & MSG_CTRUNC) *truncated = 1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int *received = (int *)CMSG_DATA(c);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, received + i, sizeof fd);
+            if (*fd_count < fd_capacity) fds[(*fd_count)++] = fd;
+            else { close(fd); *truncated = 1; }
+        }
+    }
+    return n;
+}

@@ -37,4 +37,14 @@ int emu_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
 // For BlockLayer's file driver.
 /// fallocate(2) (Linux modes: FALLOC_FL_KEEP_SIZE 1, PUNCH_HOLE 2, ZERO_RANGE 16); 0 or -1 with errno.
 int emu_fallocate(int fd, int mode, int64_t offset, int64_t length);
+
+// For VhostUser's Unix socket (SCM_RIGHTS needs the CMSG_* macros, which Swift cannot import).
+/// sendmsg(2) of `length` bytes with `fd_count` (at most 16) descriptors as SCM_RIGHTS, MSG_NOSIGNAL;
+/// bytes sent or -1 with errno (EINVAL for too many descriptors).
+long emu_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, int fd_count);
+/// recvmsg(2) of up to `length` bytes with MSG_CMSG_CLOEXEC; received descriptors (at most
+/// `fd_capacity`, extra ones are closed) go to `fds` and their number to `*fd_count`. Returns bytes
+/// read (0 at end of stream) or -1 with errno. Sets `*truncated` when control data was cut off.
+long emu_recv_with_fds(int socket, void *bytes, size_t length, int *fds, int fd_capacity, int *fd_count,
+                       int *truncated);
 #endif

@@ -47,8 +47,8 @@ public final class RAMBlock: @unchecked Sendable {
     public let name: String
     /// The memfd holding the bytes; owned by the block, closed on deinit.
     public let fd: Int32
-    /// Where the block's first byte lies in ``fd`` (always 0).
-    public let fdOffset: UInt64 = 0
+    /// Where the block's first byte lies in ``fd`` (0 for a block this process created).
+    public let fdOffset: UInt64
     /// The mapped size in bytes, a multiple of ``pageSize``.
     public let size: UInt64
     /// The host address of the block's first byte; valid for the block's lifetime.
@@ -87,10 +87,43 @@ public final class RAMBlock: @unchecked Sendable {
         }
         self.name = name
         self.fd = fd
+        self.fdOffset = 0
         self.size = size
         self.hostBase = mapped
         let pages = size >> Self.pageShift
         let words = Int((pages + 63) / 64)
+        self.wordsPerClient = words
+        let total = words * DirtyMemoryClient.maxClients
+        self.bitmaps = .allocate(capacity: total)
+        self.bitmaps.initialize(repeating: UnsafeAtomic<UInt64>.Storage(0), count: total)
+        self.enabledClients = ManagedAtomic(0)
+    }
+
+    /// Maps memory another process shared: `size` bytes of `fd` from `offset` (a vhost-user back
+    /// end mapping the guest RAM its front end sent). Takes ownership of `fd` (closed on deinit,
+    /// and on failure). The bytes are not cleared.
+    ///
+    /// - Throws: ``RAMBlockError/invalidSize(_:)`` for a size of 0, a size or offset that is not a
+    ///   multiple of ``pageSize``, or a range that overflows; ``RAMBlockError/systemCall(_:errno:)``
+    ///   when mmap fails (e.g. the fd is shorter than the range, or not mappable).
+    public init(name: String, mapping fd: Int32, offset: UInt64, size: UInt64) throws(RAMBlockError) {
+        guard size > 0, size % Self.pageSize == 0, offset % Self.pageSize == 0,
+              size <= UInt64(Int.max), offset <= UInt64(Int64.max) - size else {
+            close(fd)
+            throw .invalidSize(size)
+        }
+        let mapped = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset))
+        guard let mapped, mapped != UnsafeMutableRawPointer(bitPattern: -1) else {
+            let saved = errno
+            close(fd)
+            throw .systemCall("mmap", errno: saved)
+        }
+        self.name = name
+        self.fd = fd
+        self.fdOffset = offset
+        self.size = size
+        self.hostBase = mapped
+        let words = Int(((size >> Self.pageShift) + 63) / 64)
         self.wordsPerClient = words
         let total = words * DirtyMemoryClient.maxClients
         self.bitmaps = .allocate(capacity: total)

@@ -64,13 +64,19 @@ public struct VirtioDeviceContext: Sendable {
     public let queues: [VirtqueueHandle?]
     /// The transport, for interrupts and errors.
     public let host: any VirtioDeviceHost
+    /// The validated ring layout of each queue (`nil` where not enabled), for a device whose
+    /// rings are served elsewhere (a vhost-user back end in another process): it passes sizes and
+    /// addresses on instead of using ``queues``. Empty when the creator did not provide them.
+    public let queueConfigurations: [VirtqueueConfiguration?]
 
     /// Creates a context (transports do; tests of a model may too).
-    public init(features: VirtioFeatures, memory: any GuestMemory, queues: [VirtqueueHandle?], host: any VirtioDeviceHost) {
+    public init(features: VirtioFeatures, memory: any GuestMemory, queues: [VirtqueueHandle?], host: any VirtioDeviceHost,
+                queueConfigurations: [VirtqueueConfiguration?] = []) {
         self.features = features
         self.memory = memory
         self.queues = queues
         self.host = host
+        self.queueConfigurations = queueConfigurations
     }
 }
 

@@ -23,6 +23,10 @@ public enum VirtioInterruptReason: Sendable, Hashable {
 ///   `DEVICE_NEEDS_RESET` instead of starting the device;
 /// - queue registers change only while the queue is disabled and before `DRIVER_OK`; nothing
 ///   reaches the device model before `DRIVER_OK`.
+///
+/// The model's ``VirtioDeviceModel/start(_:)`` runs inside the driver's `DRIVER_OK` status write:
+/// the write completes only when `start` returns. A device whose rings are served elsewhere (a
+/// vhost-user back end) relies on this to finish enabling them before the driver can go on.
 public final class VirtioTransportCore: VirtioDeviceHost {
     /// The device model behind the transport.
     public let device: any VirtioDeviceModel
@@ -152,7 +156,8 @@ public final class VirtioTransportCore: VirtioDeviceHost {
                 return true
             }
             if started {
-                device.start(VirtioDeviceContext(features: features, memory: memory, queues: queues, host: self))
+                device.start(VirtioDeviceContext(features: features, memory: memory, queues: queues, host: self,
+                                                 queueConfigurations: configs))
             }
         }
     }

@@ -18,6 +18,20 @@ struct RAMBlockTests {
         #expect(throws: RAMBlockError.invalidSize(.max)) { try RAMBlock(name: "t", size: .max) }
     }
 
+    @Test func anotherBlockCanMapTheSameFdAtAnOffset() throws {
+        let block = try RAMBlock(name: "guest", size: 3 * 4096)
+        let mapped = try RAMBlock(name: "peer", mapping: dup(block.fd), offset: 4096, size: 8192)
+        #expect(mapped.fdOffset == 4096 && mapped.size == 8192)
+        block.hostBase.storeBytes(of: 0x5A, toByteOffset: 4096 + 17, as: UInt8.self)
+        #expect(mapped.hostBase.load(fromByteOffset: 17, as: UInt8.self) == 0x5A)
+        mapped.hostBase.storeBytes(of: 0xC3, toByteOffset: 8191, as: UInt8.self)
+        #expect(block.hostBase.load(fromByteOffset: 3 * 4096 - 1, as: UInt8.self) == 0xC3)
+        // Unaligned or empty ranges are refused (and the fd is closed), never mapped.
+        #expect(throws: RAMBlockError.invalidSize(100)) { try RAMBlock(name: "p", mapping: dup(block.fd), offset: 0, size: 100) }
+        #expect(throws: RAMBlockError.invalidSize(4096)) { try RAMBlock(name: "p", mapping: dup(block.fd), offset: 1, size: 4096) }
+        #expect(throws: RAMBlockError.self) { try RAMBlock(name: "p", mapping: -1, offset: 0, size: 4096) }
+    }
+
     @Test func fdIsARealMemfdSharingTheBytes() throws {
         let block = try RAMBlock(name: "shared", size: 4096)
         block.hostBase.storeBytes(of: 0xA5, toByteOffset: 100, as: UInt8.self)

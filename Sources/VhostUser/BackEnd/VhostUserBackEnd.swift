@@ -1,0 +1,347 @@
+import CEmuSystem
+import EmuCore
+import EmuVirtio
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small vhost-user back end: serves one front end on a ``VhostUserSocket`` with a
+/// ``VhostUserBackEndHandler``, for tests and for hosting Swift device models in another process.
+///
+/// Like real back ends it has two planes on two threads: the **control plane** (an ``IOThread``
+/// reading the socket in order) and the **data plane** (another ``IOThread`` watching the kick
+/// fds and running the handler). As the specification says, with protocol features negotiated a
+/// ring starts disabled; a kick on a disabled ring is consumed and **its requests are not
+/// processed** (counted in ``droppedKicks``), which is what a front end that lets the guest run
+/// before SET_VRING_ENABLE is handled makes visible (seed 002).
+///
+/// Offered protocol features: `MQ`, `REPLY_ACK` (unless `replyAck: false`), `CONFIG`. Only fresh
+/// rings are served (SET_VRING_BASE must be 0, or 0x8000 for packed rings). Every message is
+/// checked; a malformed one is refused (with `NEED_REPLY`: a non-zero status) or closes the
+/// connection when the stream can no longer be trusted.
+public final class VhostUserBackEnd: Sendable {
+    /// Knobs for tests.
+    public struct Options: Sendable {
+        /// Offer `REPLY_ACK` (otherwise a front end must use another barrier).
+        public var replyAck = true
+        /// How long the control plane takes to act on SET_VRING_ENABLE: a slow control plane.
+        public var enableDelay: Duration = .zero
+        public init(replyAck: Bool = true, enableDelay: Duration = .zero) {
+            self.replyAck = replyAck
+            self.enableDelay = enableDelay
+        }
+    }
+
+    private struct Ring {
+        var size: UInt16 = 0
+        var address: VhostUserVringAddress?
+        var kickFD: Int32 = -1
+        var callFD: Int32 = -1
+        var enabled = false
+        var queue: VirtqueueHandle?
+        var kickHandler: FDHandler?
+        var popped: UInt16 = 0
+    }
+
+    private struct State {
+        var features: UInt64 = 0
+        var protocolFeatures: VhostUserProtocolFeatures = []
+        var regions: [(descriptor: VhostUserMemoryRegionDescriptor, block: RAMBlock)] = []
+        var memory: FlatGuestMemory?
+        var rings: [Ring]
+        var received: [VhostUserRequest] = []
+    }
+
+    private let socket: VhostUserSocket
+    private let handler: any VhostUserBackEndHandler
+    private let options: Options
+    private let control: IOThread
+    private let data: IOThread
+    private let state: Mutex<State>
+    private let dropped = Atomic<Int>(0)
+    private let processed = Atomic<Int>(0)
+    private let ended = Atomic<Bool>(false)
+
+    /// Starts serving the front end connected on `socket`.
+    /// - Throws: ``VhostUserError/system(_:)`` when a thread cannot be started.
+    public init(socket: VhostUserSocket, handler: any VhostUserBackEndHandler, options: Options = Options()) throws(VhostUserError) {
+        self.socket = socket
+        self.handler = handler
+        self.options = options
+        self.state = Mutex(State(rings: Array(repeating: Ring(), count: handler.queueCount)))
+        do {
+            control = try IOThread(name: "vhost-be-ctl")
+            data = try IOThread(name: "vhost-be-data")
+        } catch { throw .system(error) }
+        control.loop.addHandler(fd: socket.fd) { [weak self] _ in self?.serveOne() }
+    }
+
+    /// Closes the connection and stops both threads.
+    public func stop() {
+        ended.store(true, ordering: .releasing)
+        socket.close()
+        control.stop()
+        data.stop()
+        state.withLock { s in
+            for i in s.rings.indices { Self.forget(&s.rings[i]) }
+        }
+    }
+
+    deinit { stop() }
+
+    /// Kicks consumed on a ring that was not (yet) enabled, whose requests were not processed.
+    public var droppedKicks: Int { dropped.load(ordering: .acquiring) }
+    /// Requests the handler answered.
+    public var processedRequests: Int { processed.load(ordering: .acquiring) }
+    /// Whether the front end went away (or ``stop()`` ran).
+    public var hasEnded: Bool { ended.load(ordering: .acquiring) }
+    /// The requests received so far, in order.
+    public var receivedRequests: [VhostUserRequest] { state.withLock { $0.received } }
+
+    private var offeredProtocolFeatures: VhostUserProtocolFeatures {
+        options.replyAck ? [.multiQueue, .replyAck, .config] : [.multiQueue, .config]
+    }
+
+    // MARK: Control plane
+
+    private func serveOne() {
+        guard !hasEnded else { return }
+        let message: VhostUserMessage, fds: [Int32]
+        do { (message, fds) = try socket.receive(timeout: .seconds(5)) } catch {
+            return end()
+        }
+        var owned = fds
+        defer { owned.forEach { _ = close($0) } }
+        guard let request = message.knownRequest else { return end() }
+        state.withLock { $0.received.append(request) }
+        let result: Result<[UInt8]?, VhostUserError>
+        do throws(VhostUserError) { result = .success(try handle(request, message.payload, fds: &owned)) } catch { result = .failure(error) }
+        do {
+            switch result {
+            case .success(let reply?):
+                try socket.send(VhostUserMessage(rawRequest: message.request, flags: [.version1, .reply], payload: reply))
+            case .success(nil), .failure:
+                if message.flags.contains(.needReply) && !request.hasReply {
+                    let status: UInt64 = if case .failure = result { 1 } else { 0 }
+                    try socket.send(VhostUserMessage(rawRequest: message.request, flags: [.version1, .reply],
+                                                     payload: VhostUserU64.encode(status)))
+                } else if case .failure = result, request.hasReply {
+                    end()  // a request that must be answered and cannot be: the stream is lost
+                }
+            }
+        } catch { end() }
+    }
+
+    private func end() {
+        ended.store(true, ordering: .releasing)
+        socket.close()
+        control.loop.stop()
+    }
+
+    /// Takes the first fd of `fds` (the caller closes the rest).
+    private static func takeFD(_ fds: inout [Int32]) throws(VhostUserError) -> Int32 {
+        guard !fds.isEmpty else { throw .malformedPayload("a file descriptor was expected") }
+        return fds.removeFirst()
+    }
+
+    private func ringIndex(_ raw: UInt32) throws(VhostUserError) -> Int {
+        guard raw < UInt32(handler.queueCount) else { throw .malformedPayload("ring \(raw) of \(handler.queueCount)") }
+        return Int(raw)
+    }
+
+    private func handle(_ request: VhostUserRequest, _ payload: [UInt8], fds: inout [Int32]) throws(VhostUserError) -> [UInt8]? {
+        switch request {
+        case .getFeatures:
+            return VhostUserU64.encode(handler.features.rawValue | VhostUserProtocolFeatures.virtioBit)
+        case .setFeatures:
+            let f = try VhostUserU64.decode(payload)
+            state.withLock { $0.features = f }
+            return nil
+        case .getProtocolFeatures:
+            return VhostUserU64.encode(offeredProtocolFeatures.rawValue)
+        case .setProtocolFeatures:
+            let f = VhostUserProtocolFeatures(rawValue: try VhostUserU64.decode(payload))
+            guard offeredProtocolFeatures.isSuperset(of: f) else { throw .unsupported("protocol features \(f)") }
+            state.withLock { $0.protocolFeatures = f }
+            return nil
+        case .setOwner, .resetOwner:
+            return nil
+        case .getQueueNum:
+            return VhostUserU64.encode(UInt64(handler.queueCount))
+        case .setMemTable:
+            return try setMemTable(VhostUserMemoryTable(decoding: payload), fds: &fds)
+        case .setVringNum:
+            let s = try VhostUserVringState(decoding: payload)
+            let i = try ringIndex(s.index)
+            guard s.number > 0, s.number <= UInt32(VirtqueueConfiguration.maximumSize) else { throw .malformedPayload("ring size \(s.number)") }
+            state.withLock { $0.rings[i].size = UInt16(s.number) }
+            return nil
+        case .setVringBase:
+            let s = try VhostUserVringState(decoding: payload)
+            _ = try ringIndex(s.index)
+            guard s.number == 0 || s.number == 0x8000 else { throw .unsupported("resuming ring \(s.index) at \(s.number)") }
+            return nil
+        case .setVringAddr:
+            let a = try VhostUserVringAddress(decoding: payload)
+            let i = try ringIndex(a.index)
+            state.withLock { $0.rings[i].address = a }
+            return nil
+        case .setVringKick, .setVringCall, .setVringErr:
+            let word = try VhostUserVringFileWord(rawValue: VhostUserU64.decode(payload))
+            let i = try ringIndex(UInt32(word.index))
+            let fd = word.noDescriptor ? -1 : try Self.takeFD(&fds)
+            if request == .setVringErr { if fd >= 0 { close(fd) }; return nil }
+            if request == .setVringCall {
+                state.withLock { s in
+                    if s.rings[i].callFD >= 0 { close(s.rings[i].callFD) }
+                    s.rings[i].callFD = fd
+                }
+                return nil
+            }
+            try startRing(i, kickFD: fd)
+            return nil
+        case .setVringEnable:
+            let s = try VhostUserVringState(decoding: payload)
+            let i = try ringIndex(s.index)
+            if options.enableDelay > .zero { sleepFor(options.enableDelay) }
+            state.withLock { $0.rings[i].enabled = s.number != 0 }
+            return nil
+        case .getVringBase:
+            let s = try VhostUserVringState(decoding: payload)
+            let i = try ringIndex(s.index)
+            let base = state.withLock { st -> UInt16 in
+                let popped = st.rings[i].popped
+                Self.forget(&st.rings[i])
+                return popped
+            }
+            return VhostUserVringState(index: s.index, number: UInt32(base)).encoded()
+        case .getConfig:
+            let c = try VhostUserConfigPayload(decoding: payload)
+            let config = handler.config
+            guard UInt64(c.offset) + UInt64(c.bytes.count) <= UInt64(config.count) else {
+                throw .malformedPayload("config range \(c.offset)+\(c.bytes.count) of \(config.count)")
+            }
+            return VhostUserConfigPayload(offset: c.offset, bytes: Array(config[Int(c.offset)..<Int(c.offset) + c.bytes.count])).encoded()
+        case .setConfig:
+            _ = try VhostUserConfigPayload(decoding: payload)
+            return nil
+        default:
+            throw .unsupported("\(request)")
+        }
+    }
+
+    private func setMemTable(_ table: VhostUserMemoryTable, fds: inout [Int32]) throws(VhostUserError) -> [UInt8]? {
+        guard fds.count == table.regions.count else { throw .unexpectedDescriptors(fds.count) }
+        var mapped: [(descriptor: VhostUserMemoryRegionDescriptor, block: RAMBlock)] = []
+        var slots: [FlatGuestMemory.Slot] = []
+        for region in table.regions {
+            let fd = fds.removeFirst()
+            let block: RAMBlock
+            do { block = try RAMBlock(name: "vhost-region", mapping: fd, offset: region.mmapOffset, size: region.size) } catch {
+                throw .malformedPayload("region at 0x\(String(region.guestAddress, radix: 16)): \(error)")
+            }
+            mapped.append((region, block))
+            slots.append(FlatGuestMemory.Slot(address: region.guestAddress, block: block))
+        }
+        let memory: FlatGuestMemory
+        do { memory = try FlatGuestMemory(slots) } catch { throw .malformedPayload("memory table: \(error)") }
+        state.withLock { s in
+            s.regions = mapped
+            s.memory = memory
+        }
+        return nil
+    }
+
+    /// The guest address of front-end virtual address `user`.
+    private static func guestAddress(_ user: UInt64, in regions: [(descriptor: VhostUserMemoryRegionDescriptor, block: RAMBlock)]) throws(VhostUserError) -> UInt64 {
+        for (d, _) in regions where user >= d.userAddress && user - d.userAddress < d.size {
+            return d.guestAddress + (user - d.userAddress)
+        }
+        throw .malformedPayload("ring address 0x\(String(user, radix: 16)) is in no region")
+    }
+
+    private func startRing(_ i: Int, kickFD: Int32) throws(VhostUserError) {
+        let (memory, configuration): (FlatGuestMemory, VirtqueueConfiguration) = try state.withLock { s throws(VhostUserError) in
+            guard let memory = s.memory, let a = s.rings[i].address, s.rings[i].size > 0 else {
+                if kickFD >= 0 { close(kickFD) }
+                throw .malformedPayload("ring \(i) kicked before its memory, size and address")
+            }
+            let packed = VirtioFeatures(rawValue: s.features).contains(.ringPacked)
+            let f = VirtioFeatures(rawValue: s.features)
+            let c: VirtqueueConfiguration
+            do throws(VhostUserError) {
+                c = VirtqueueConfiguration(format: packed ? .packed : .split, size: s.rings[i].size,
+                                           descriptorArea: try Self.guestAddress(a.descriptor, in: s.regions),
+                                           driverArea: try Self.guestAddress(a.available, in: s.regions),
+                                           deviceArea: try Self.guestAddress(a.used, in: s.regions),
+                                           eventIndex: f.contains(.eventIndex), indirectDescriptors: f.contains(.indirectDescriptors))
+            } catch {
+                if kickFD >= 0 { close(kickFD) }
+                throw error
+            }
+            return (memory, c)
+        }
+        let queue: any Virtqueue
+        do { queue = try makeVirtqueue(configuration, memory: memory) } catch {
+            if kickFD >= 0 { close(kickFD) }
+            throw .malformedPayload("ring \(i): \(error)")
+        }
+        let handle = VirtqueueHandle(index: i, queue)
+        let protocolNegotiated = state.withLock { $0.features & VhostUserProtocolFeatures.virtioBit != 0 }
+        state.withLock { s in
+            s.rings[i].kickHandler?.remove()
+            if s.rings[i].kickFD >= 0 { close(s.rings[i].kickFD) }
+            s.rings[i].kickFD = kickFD
+            s.rings[i].queue = handle
+            s.rings[i].popped = 0
+            if !protocolNegotiated { s.rings[i].enabled = true }  // without bit 30 a ring runs once started
+            if kickFD >= 0 {
+                s.rings[i].kickHandler = data.loop.addHandler(fd: kickFD) { [weak self] _ in self?.kicked(i, fd: kickFD) }
+            }
+        }
+    }
+
+    private static func forget(_ ring: inout Ring) {
+        ring.kickHandler?.remove()
+        ring.kickHandler = nil
+        if ring.kickFD >= 0 { close(ring.kickFD) }
+        if ring.callFD >= 0 { close(ring.callFD) }
+        ring = Ring(size: ring.size, address: ring.address)
+    }
+
+    // MARK: Data plane
+
+    private func kicked(_ i: Int, fd: Int32) {
+        var value: UInt64 = 0
+        guard emu_eventfd_read(fd, &value) == 0, value > 0 else { return }
+        let (queue, enabled, callFD, memory) = state.withLock { s in
+            (s.rings[i].kickFD == fd ? s.rings[i].queue : nil, s.rings[i].enabled, s.rings[i].callFD, s.memory)
+        }
+        guard let queue, let memory else { return }
+        guard enabled else {
+            dropped.add(1, ordering: .releasing)  // the request stays unprocessed until another kick
+            return
+        }
+        let (count, interrupt) = queue.withQueue { q -> (Int, Bool) in
+            var count = 0
+            while let element = try? q.pop() {
+                let written = handler.handle(element, queue: i, memory: memory)
+                do { try q.push(element, writtenLength: min(written, UInt32(clamping: element.writableLength))) } catch { break }
+                count += 1
+            }
+            return (count, count > 0 && q.shouldInterrupt())
+        }
+        state.withLock { $0.rings[i].popped &+= UInt16(truncatingIfNeeded: count) }
+        processed.add(count, ordering: .releasing)
+        if interrupt, callFD >= 0 { _ = emu_eventfd_write(callFD, 1) }
+    }
+}
+
+/// Sleeps the calling thread (the back end's control thread, never a cooperative one).
+private func sleepFor(_ d: Duration) {
+    let c = d.components
+    var ts = timespec(tv_sec: Int(c.seconds), tv_nsec: Int(c.attoseconds / 1_000_000_000))
+    var left = timespec()
+    while nanosleep(&ts, &left) != 0 && errno == EINTR { ts = left }
+}
