@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "VhostUser", targets: ["VhostUser"]),
         .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-9p", targets: ["emu-9p"]),
+        .executable(name: "emu-img", targets: ["emu-img"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
         .executable(name: "emu-virtio-bench", targets: ["EmuVirtioBench"]),
     ],
@@ -29,11 +30,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // System libraries (Debian: libglib2.0-dev, libaio-dev).
+        // System libraries (Debian: libglib2.0-dev, zlib1g-dev, libaio-dev).
         .systemLibrary(
             name: "CGLib",
             pkgConfig: "glib-2.0",
             providers: [.apt(["libglib2.0-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
         ),
         .systemLibrary(
             name: "CLibAIO",
@@ -73,7 +79,7 @@ let package = Package(
         // Block drivers, the node graph, device backends and drained sections (issue 4).
         .target(
             name: "BlockLayer",
-            dependencies: ["CEmuSystem"],
+            dependencies: ["CEmuSystem", "CZlib"],
             swiftSettings: strictSwift6
         ),
         .target(
@@ -104,6 +110,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/emu-9p",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "emu-img",
+            dependencies: [
+                "BlockLayer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/emu-img",
             swiftSettings: strictSwift6
         ),
         .target(

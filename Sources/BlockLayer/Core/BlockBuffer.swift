@@ -11,12 +11,28 @@ public final class BlockBuffer: @unchecked Sendable {
 
     /// The number of bytes.
     public var count: Int { bytes.count }
+    /// Whether `deinit` frees `bytes` (false for a view into another buffer).
+    private let ownsBytes: Bool
 
     /// Allocates `count` zeroed bytes aligned to `alignment` (a power of two, at least 1).
     public init(count: Int, alignment: Int = 4096) {
         let alignment = max(1, alignment)
         bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(0, count), alignment: alignment)
         bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        ownsBytes = true
+    }
+
+    /// A view of part of another buffer's bytes, for passing a slice of a request down without a
+    /// copy. The view must not outlive the buffer it points into (format drivers create views
+    /// only for the duration of the child request they issue).
+    init(viewing bytes: UnsafeMutableRawBufferPointer) {
+        self.bytes = bytes
+        ownsBytes = false
+    }
+
+    /// A view of `range` of this buffer (see ``init(viewing:)``).
+    func view(_ range: Range<Int>) -> BlockBuffer {
+        BlockBuffer(viewing: UnsafeMutableRawBufferPointer(rebasing: bytes[range]))
     }
 
     /// Allocates a buffer holding a copy of `data`.
@@ -29,7 +45,7 @@ public final class BlockBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { bytes.deallocate() }
+    deinit { if ownsBytes { bytes.deallocate() } }
 
     /// A copy of the bytes as an array.
     public var array: [UInt8] { Array(bytes) }

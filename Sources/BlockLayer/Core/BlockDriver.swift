@@ -29,6 +29,12 @@ public protocol BlockDriver: Sendable {
     func writeZeroes(at offset: UInt64, length: UInt64) async throws(BlockError)
     /// Changes the length; growing reads as zeroes.
     func truncate(to length: UInt64) async throws(BlockError)
+    /// What this layer holds from `offset`: data, zeroes, or nothing (falls through to the
+    /// backing node), with the run's length (1...`length` bytes). Called with a checked,
+    /// non-empty range. Jobs (stream/commit/mirror `sync=top`), `convert` and `map` use it to
+    /// skip what a layer does not hold. The default says "data" for the whole range, which is
+    /// always safe (a copy then reads everything).
+    func blockStatus(at offset: UInt64, length: UInt64) async throws(BlockError) -> BlockStatus
 }
 
 extension BlockDriver {
@@ -36,4 +42,8 @@ extension BlockDriver {
     public var children: [BlockChildRole: BlockNode] { [:] }
     /// Byte granularity by default.
     public var limits: BlockLimits { .unrestricted }
+    /// Everything is data, by default.
+    public func blockStatus(at offset: UInt64, length: UInt64) async throws(BlockError) -> BlockStatus {
+        BlockStatus(.data, length: length)
+    }
 }

@@ -143,6 +143,19 @@ public final class BlockNode: Sendable {
         try await driver.writeZeroes(at: offset, length: length)
     }
 
+    /// What this node's own layer holds from `offset` and for how many bytes (see
+    /// ``BlockDriver/blockStatus(at:length:)``); the answer's length is clamped to 1...`length`.
+    /// Throws range errors or the driver's error; an empty range throws `invalidArgument`.
+    public func blockStatus(at offset: UInt64, length: UInt64) async throws(BlockError) -> BlockStatus {
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        if overflow { throw .overflow(offset: offset, length: length) }
+        if end > self.length { throw .outOfRange(offset: offset, length: length, nodeLength: self.length) }
+        if length == 0 { throw .invalidArgument("blockStatus of an empty range") }
+        var status = try await driver.blockStatus(at: offset, length: length)
+        status.length = min(max(status.length, 1), length)
+        return status
+    }
+
     /// Changes the length. Throws `readOnly`, `misaligned`, or the driver's error.
     public func truncate(to newLength: UInt64) async throws(BlockError) {
         if isReadOnly { throw .readOnly }

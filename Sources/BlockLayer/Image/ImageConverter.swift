@@ -1,0 +1,78 @@
+/// Copies one image into another (`emu-img convert`), and compares images (`emu-img compare`).
+public enum ImageConverter {
+    /// What a whole chain holds at `offset`: data somewhere in the chain, or zeroes (zero
+    /// clusters, or unallocated down to the bottom), with the run length (1...`length`).
+    public static func chainStatus(_ node: BlockNode, at offset: UInt64, length: UInt64) async throws(BlockError) -> BlockStatus {
+        var status = try await node.blockStatus(at: offset, length: length)
+        guard status.allocation == .unallocated else { return status }
+        guard let backing = node.children[.backing], offset < backing.length else {
+            return BlockStatus(.zero, length: status.length)
+        }
+        let below = try await chainStatus(backing, at: offset, length: min(status.length, backing.length - offset))
+        status = below
+        return status
+    }
+
+    /// Copies every byte of `source` into `target` (which must be at least as long and read as
+    /// zeroes where nothing is written: freshly created), in chunks of `chunkSize` bytes. Runs
+    /// the chain reports as zero, and chunks that read as all zeroes, are not written, so the
+    /// target stays sparse. `progress` gets (bytes done, total). Flushes the target at the end.
+    /// Throws the nodes' errors; `invalidArgument` if the target is shorter.
+    public static func copy(from source: BlockNode, to target: BlockNode, chunkSize: Int = 2 << 20,
+                            progress: ((UInt64, UInt64) -> Void)? = nil) async throws(BlockError) {
+        let total = source.length
+        guard target.length >= total else { throw .invalidArgument("target of \(target.length) bytes is shorter than the source (\(total))") }
+        let buffer = BlockBuffer(count: chunkSize)
+        var offset: UInt64 = 0
+        while offset < total {
+            let length = min(UInt64(chunkSize), total - offset)
+            let status = try await chainStatus(source, at: offset, length: length)
+            if status.allocation == .zero {
+                offset += status.length
+                progress?(offset, total)
+                continue
+            }
+            let count = Int(status.length)
+            let part = count == chunkSize ? buffer : buffer.view(0..<count)
+            try await source.read(into: part, at: offset)
+            if !isZero(part.bytes) { try await target.write(from: part, at: offset) }
+            offset += status.length
+            progress?(offset, total)
+        }
+        try await target.flush()
+    }
+
+    /// Whether every byte is zero.
+    static func isZero(_ bytes: UnsafeMutableRawBufferPointer) -> Bool {
+        let words = bytes.count / 8
+        let wordPointer = bytes.baseAddress?.assumingMemoryBound(to: UInt64.self)
+        if let wordPointer {
+            for index in 0..<words where wordPointer[index] != 0 { return false }
+        }
+        for index in (words * 8)..<bytes.count where bytes[index] != 0 { return false }
+        return true
+    }
+
+    /// The first offset where `a` and `b` differ (a longer image's tail must read as zeroes),
+    /// or nil if they read identically. Throws the nodes' errors.
+    public static func firstDifference(_ a: BlockNode, _ b: BlockNode, chunkSize: Int = 1 << 20) async throws(BlockError) -> UInt64? {
+        let total = max(a.length, b.length)
+        let left = BlockBuffer(count: chunkSize), right = BlockBuffer(count: chunkSize)
+        var offset: UInt64 = 0
+        while offset < total {
+            let count = Int(min(UInt64(chunkSize), total - offset))
+            for (node, buffer) in [(a, left), (b, right)] {
+                buffer.bytes.initializeMemory(as: UInt8.self, repeating: 0)
+                if offset < node.length {
+                    let inside = Int(min(UInt64(count), node.length - offset))
+                    try await node.read(into: buffer.view(0..<inside), at: offset)
+                }
+            }
+            for index in 0..<count where left.bytes[index] != right.bytes[index] {
+                return offset + UInt64(index)
+            }
+            offset += UInt64(count)
+        }
+        return nil
+    }
+}
