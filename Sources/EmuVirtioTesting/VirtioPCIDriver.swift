@@ -15,6 +15,8 @@ public final class VirtioPCIDriver: VirtioTransportDriver {
     private var notifyMultiplier: UInt32 = 0
     /// Offset of the MSI-X capability, if the function has one.
     public private(set) var msixCapability: Int?
+    /// Offset of the `VIRTIO_PCI_CAP_PCI_CFG` capability, if the function has one.
+    public private(set) var configWindowCapability: Int?
 
     /// Drives a function through `configuration` and its BAR contents (`bars`, by index), which
     /// are called directly with BAR-relative offsets.
@@ -31,10 +33,35 @@ public final class VirtioPCIDriver: VirtioTransportDriver {
                 found[type] = (Int(configuration.read(offset: offset + 4, size: 1)),
                                UInt64(configuration.read(offset: offset + 8, size: 4)), configuration.read(offset: offset + 12, size: 4))
                 if type == .notify { notifyMultiplier = configuration.read(offset: offset + 16, size: 4) }
+                if type == .pciConfig { configWindowCapability = offset }
             }
             if id == UInt32(MSIXController.capabilityID) { msixCapability = offset }
             offset = Int(configuration.read(offset: offset + 1, size: 1))
         }
+    }
+
+    /// Reads `length` bytes at `offset` of BAR `bar` through the `VIRTIO_PCI_CAP_PCI_CFG` window
+    /// (configuration cycles only, as firmware does), or `nil` without the capability.
+    public func readThroughConfigWindow(bar: UInt8 = 0, offset: UInt32, length: UInt32) -> UInt32? {
+        guard let cap = programConfigWindow(bar: bar, offset: offset, length: length) else { return nil }
+        return configuration.read(offset: cap + 16, size: 4)
+    }
+
+    /// Writes `length` bytes of `value` at `offset` of BAR `bar` through the
+    /// `VIRTIO_PCI_CAP_PCI_CFG` window; `false` without the capability.
+    @discardableResult
+    public func writeThroughConfigWindow(bar: UInt8 = 0, offset: UInt32, length: UInt32, value: UInt32) -> Bool {
+        guard let cap = programConfigWindow(bar: bar, offset: offset, length: length) else { return false }
+        configuration.write(offset: cap + 16, size: 4, value: value)
+        return true
+    }
+
+    private func programConfigWindow(bar: UInt8, offset: UInt32, length: UInt32) -> Int? {
+        guard let cap = configWindowCapability else { return nil }
+        configuration.write(offset: cap + 4, size: 1, value: UInt32(bar))
+        configuration.write(offset: cap + 8, size: 4, value: offset)
+        configuration.write(offset: cap + 12, size: 4, value: length)
+        return cap
     }
 
     private func access(_ type: VirtioPCITransport.CapabilityType) -> (any MMIOHandler, UInt64)? {

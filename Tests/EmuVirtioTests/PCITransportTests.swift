@@ -137,6 +137,45 @@ struct PCITransportTests {
         #expect(m.driver.status == [])
     }
 
+    @Test func theConfigurationWindowReachesBarZeroWithoutMappingIt() throws {
+        let m = try Machine()
+        let d = m.driver
+        #expect(d.configWindowCapability != nil)
+        #expect(m.transport.configuration.barAddress(0) == nil)  // memory decoding is off
+        // Status through the window, one byte wide; the device sees it.
+        #expect(d.writeThroughConfigWindow(offset: 0x14, length: 1, value: 1))
+        #expect(m.transport.core.status == [.acknowledge])
+        #expect(d.readThroughConfigWindow(offset: 0x14, length: 1) == 1)
+        // Device features word 0 reads the same as through the BAR.
+        d.setCommon(0x00, size: 4, 1)
+        #expect(d.readThroughConfigWindow(offset: 0x04, length: 4) == d.common(0x04, size: 4))
+        #expect(d.readThroughConfigWindow(offset: 0x04, length: 4) != 0)  // VERSION_1 is offered
+        // A queue notification through the window reaches the device.
+        d.reset()
+        try m.start()
+        _ = try d.queues[0].submit(DriverRequest(writableLengths: [16]))
+        d.writeThroughConfigWindow(offset: UInt32(Layout.notify), length: 2, value: 0)
+        #expect(try d.queues[0].takeCompletions().map(\.writtenLength) == [16])
+    }
+
+    @Test func aBadlyProgrammedConfigurationWindowIsIgnored() throws {
+        let m = try Machine()
+        let d = m.driver
+        let status = { m.transport.core.status }
+        for (bar, offset, length) in [(0, 0x14, 3), (0, 0x15, 2), (1, 0x14, 1), (5, 0x14, 1), (0, UInt32(VirtioPCITransport.barSize), 1),
+                                      (0, UInt32.max - 1, 2), (0, 0x14, 0), (0xFF, 0x14, 1)] as [(UInt8, UInt32, UInt32)] {
+            #expect(d.writeThroughConfigWindow(bar: bar, offset: offset, length: length, value: 0xFF))
+            #expect(d.readThroughConfigWindow(bar: bar, offset: offset, length: length) == 0)
+        }
+        #expect(status() == [])
+        // Accesses that straddle the window's edge neither reach the BAR nor the stored bytes.
+        let cap = try #require(d.configWindowCapability)
+        d.writeThroughConfigWindow(offset: 0x14, length: 1, value: 0)
+        m.transport.configuration.write(offset: cap + 14, size: 4, value: 0x0001_0000)
+        #expect(status() == [])
+        #expect(m.transport.configuration.read(offset: cap + 14, size: 4) == 0)
+    }
+
     @Test func badConfigurationAccessesAreHarmless() throws {
         let m = try Machine()
         let c = m.transport.configuration

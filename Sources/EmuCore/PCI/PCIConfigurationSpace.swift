@@ -29,6 +29,15 @@ public struct PCIBar: Sendable, Hashable {
     }
 }
 
+/// Registers in a configuration space served by their owner rather than stored bytes (see
+/// ``PCIConfigurationSpace/addWindow(_:handler:)``). Offsets are relative to the window's start.
+public protocol PCIConfigurationWindow: Sendable {
+    /// A read of `size` (1, 2 or 4) bytes wholly inside the window.
+    func read(offset: Int, size: Int) -> UInt32
+    /// A write of `size` (1, 2 or 4) bytes wholly inside the window.
+    func write(offset: Int, size: Int, value: UInt32)
+}
+
 /// Why a configuration space layout was refused (host programming errors).
 public enum PCIConfigurationError: Error, Equatable, Sendable {
     /// BAR `index` is out of 0...5, or a 64-bit BAR at 5, or it overlaps the previous 64-bit BAR.
@@ -75,6 +84,7 @@ public final class PCIConfigurationSpace: Sendable {
 
     private let storage: Mutex<Storage>
     private let observer = Mutex<(@Sendable (_ offset: Int, _ size: Int) -> Void)?>(nil)
+    private let windows = Mutex<[(range: Range<Int>, handler: any PCIConfigurationWindow)]>([])
 
     /// A function with the given identity and BARs (index → resource).
     /// - Throws: ``PCIConfigurationError/invalidBar(_:)``.
@@ -155,15 +165,41 @@ public final class PCIConfigurationSpace: Sendable {
         }
     }
 
+    /// Hands guest accesses that fall wholly inside `offsets` to `handler` instead of the stored
+    /// bytes (an access that only overlaps the window is ignored, reads 0). For registers whose
+    /// reads have side effects or come from elsewhere, such as virtio's `VIRTIO_PCI_CAP_PCI_CFG`
+    /// data window. The handler runs outside the space's lock, so it may read the space.
+    public func addWindow(_ offsets: Range<Int>, handler: any PCIConfigurationWindow) {
+        windows.withLock { $0.append((offsets, handler)) }
+    }
+
+    /// The window an access of `size` at `offset` touches: `.none`, wholly inside one, or straddling.
+    private func window(at offset: Int, size: Int) -> (handler: any PCIConfigurationWindow, offset: Int)?? {
+        windows.withLock { list -> (handler: any PCIConfigurationWindow, offset: Int)?? in
+            for w in list where w.range.overlaps(offset..<offset + size) {
+                guard w.range.contains(offset), w.range.contains(offset + size - 1) else { return .some(nil) }
+                return .some((w.handler, offset - w.range.lowerBound))
+            }
+            return .none
+        }
+    }
+
     /// A guest (or host bridge) read of `size` (1, 2 or 4) bytes at `offset`; out of range reads 0.
     public func read(offset: Int, size: Int) -> UInt32 {
         guard [1, 2, 4].contains(size), offset >= 0, offset + size <= 256 else { return 0 }
+        if let hit = window(at: offset, size: size) {
+            return hit.map { $0.handler.read(offset: $0.offset, size: size) } ?? 0
+        }
         return storage.withLock { s in (0..<size).reduce(UInt32(0)) { $0 | UInt32(s.bytes[offset + $1]) << (8 * UInt32($1)) } }
     }
 
     /// A guest write: only writable bits change; out-of-range writes are ignored.
     public func write(offset: Int, size: Int, value: UInt32) {
         guard [1, 2, 4].contains(size), offset >= 0, offset + size <= 256 else { return }
+        if let hit = window(at: offset, size: size) {
+            hit.map { $0.handler.write(offset: $0.offset, size: size, value: value) }
+            return
+        }
         storage.withLock { s in
             for i in 0..<size {
                 let b = UInt8((value >> (8 * UInt32(i))) & 0xFF)
