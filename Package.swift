@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "emu-pc", targets: ["emu-pc"]),
         .executable(name: "emu-9p", targets: ["emu-9p"]),
         .executable(name: "emu-img", targets: ["emu-img"]),
+        .executable(name: "emu-vhost", targets: ["emu-vhost"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
         .executable(name: "emu-virtio-bench", targets: ["EmuVirtioBench"]),
     ],
@@ -119,6 +120,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/emu-img",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "emu-vhost",
+            dependencies: [
+                "VhostUser", "EmuVirtio", "EmuVirtioTesting", "EmuCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/emu-vhost",
             swiftSettings: strictSwift6
         ),
         .target(

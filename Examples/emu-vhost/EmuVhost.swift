@@ -1,0 +1,96 @@
+import ArgumentParser
+import EmuVirtio
+import VhostUser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `emu-vhost`: a vhost-user front end without a VM, for people who write back ends.
+@main
+struct EmuVhost: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emu-vhost",
+        abstract: "Drive a vhost-user back end as a front end with its own guest memory.",
+        subcommands: [Blk.self])
+}
+
+struct Blk: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A vhost-user-blk back end.", subcommands: [Info.self, Read.self, Write.self, Bench.self])
+
+    @Option(help: "The back end's Unix socket.") var socket: String
+
+    func session() throws -> BlockSession { try BlockSession(socket: socket) }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Features, protocol features, queues, capacity.")
+    @ParentCommand var blk: Blk
+
+    func run() throws {
+        let s = try blk.session()
+        let n = s.device.negotiation
+        print("features: 0x\(String(n.backEndFeatures, radix: 16))")
+        print("protocol-features: 0x\(String(n.offeredProtocolFeatures.rawValue, radix: 16)) (\(n.offeredProtocolFeatures))")
+        print("negotiated-protocol-features: \(n.protocolFeatures)")
+        print("queues: \(n.queueCount)")
+        print("capacity-sectors: \(VhostUserBlockDevice.capacity(of: s.device))")
+        print("capacity-bytes: \(s.capacityBytes)")
+        print("block-size: \(s.device.readConfig(offset: 20, size: 4))")
+    }
+}
+
+struct Read: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write LENGTH bytes at OFFSET to stdout.")
+    @ParentCommand var blk: Blk
+    @Argument var offset: UInt64
+    @Argument var length: Int
+
+    func run() throws {
+        guard length >= 0 else { throw ToolError("negative length") }
+        let bytes = try blk.session().read(offset: offset, length: length)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw ToolError("stdout: errno \(errno)") }
+            written += n
+        }
+    }
+}
+
+struct Write: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write FILE's bytes at OFFSET.")
+    @ParentCommand var blk: Blk
+    @Argument var offset: UInt64
+    @Argument var file: String
+
+    func run() throws {
+        guard let f = fopen(file, "rb") else { throw ToolError("\(file): errno \(errno)") }
+        defer { fclose(f) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, f)
+            if n == 0 { break }
+            data += chunk[0..<n]
+        }
+        try blk.session().write(offset: offset, data)
+        print("wrote \(data.count) bytes at \(offset)")
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "4 KiB random reads, then writes, per second.")
+    @ParentCommand var blk: Blk
+    @Option(help: "Requests in flight.") var qd = 1
+    @Option(help: "Seconds per measurement.") var seconds = 3
+
+    func run() throws {
+        guard qd >= 1, qd <= 64, seconds >= 1 else { throw ToolError("--qd must be 1...64, --seconds at least 1") }
+        let s = try blk.session()
+        for write in [false, true] {
+            let rate = try s.bench(write: write, depth: qd, duration: .seconds(seconds))
+            print("4k-\(write ? "write" : "read") qd=\(qd): \(Int(rate)) requests/s")
+        }
+    }
+}
