@@ -22,6 +22,9 @@ let package = Package(
         .executable(name: "emu-9p", targets: ["emu-9p"]),
         .executable(name: "emu-img", targets: ["emu-img"]),
         .executable(name: "emu-vhost", targets: ["emu-vhost"]),
+        .library(name: "EmuTCG", targets: ["EmuTCG"]),
+        .library(name: "EmuLinuxUser", targets: ["EmuLinuxUser"]),
+        .executable(name: "emu-user", targets: ["emu-user"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
         .executable(name: "emu-virtio-bench", targets: ["EmuVirtioBench"]),
     ],
@@ -83,6 +86,17 @@ let package = Package(
             dependencies: ["CEmuSystem", "CZlib"],
             swiftSettings: strictSwift6
         ),
+        // x86-64 by dynamic translation: decoder, IR, front end, portable back end (issue 7).
+        .target(
+            name: "EmuTCG",
+            swiftSettings: strictSwift6
+        ),
+        // Linux user mode on EmuTCG: ELF loader, initial stack, table-driven syscalls (issue 7).
+        .target(
+            name: "EmuLinuxUser",
+            dependencies: ["EmuTCG", "CEmuSystem"],
+            swiftSettings: strictSwift6
+        ),
         .target(
             name: "EmuVirtioTesting",
             dependencies: ["EmuVirtio", "EmuCore", .product(name: "Atomics", package: "swift-atomics")],
@@ -131,6 +145,12 @@ let package = Package(
             path: "Examples/emu-vhost",
             swiftSettings: strictSwift6
         ),
+        .executableTarget(
+            name: "emu-user",
+            dependencies: ["EmuLinuxUser", "EmuTCG"],
+            path: "Examples/emu-user",
+            swiftSettings: strictSwift6
+        ),
         .target(
             name: "BenchmarkSupport",
             path: "Benchmarks/BenchmarkSupport",
@@ -167,6 +187,15 @@ let package = Package(
             name: "VhostUserTests",
             dependencies: ["VhostUser", "EmuVirtio", "EmuVirtioTesting", "EmuCore"],
             swiftSettings: strictSwift6
+        ),
+            name: "EmuTCGTests",
+            dependencies: ["EmuTCG", "CEmuTCGTestSupport"],
+            swiftSettings: strictSwift6
+        ),
+        // Runs single ALU instructions on the host CPU, for differential flag tests.
+        .target(
+            name: "CEmuTCGTestSupport",
+            path: "Tests/CEmuTCGTestSupport"
         ),
         .testTarget(
             name: "BlockLayerTests",

@@ -149,3 +149,20 @@ long emu_recv_with_fds(int socket, void *bytes, size_t length, int *fds, int fd_
     }
     return n;
 }
+
+long emu_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#else
+    long ret = syscall(nr, a1, a2, a3, a4, a5, a6);
+    return ret == -1 ? -errno : ret;
+#endif
+}

@@ -47,4 +47,9 @@ long emu_send_with_fds(int socket, const void *bytes, size_t length, const int *
 /// read (0 at end of stream) or -1 with errno. Sets `*truncated` when control data was cut off.
 long emu_recv_with_fds(int socket, void *bytes, size_t length, int *fds, int fd_capacity, int *fd_count,
                        int *truncated);
+
+// For EmuLinuxUser: a guest's system call made on the host.
+/// The raw Linux system call `nr` with six arguments; returns the kernel's result (a negative
+/// errno on failure, errno itself untouched). Struct layouts are the host's (x86-64 Linux).
+long emu_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 #endif

@@ -1,0 +1,105 @@
+// emu-user [--strace] [-E VAR=VALUE] PROGRAM [ARGS...]
+// Runs a static x86-64 Linux executable under EmuTCG; the guest's stdio is ours and our exit
+// status is the guest's (a guest killed by a signal kills us with the same signal).
+#if canImport(Glibc)
+import Glibc
+#endif
+import EmuLinuxUser
+import EmuTCG
+
+/// Writes to our stderr directly (the guest shares fd 2; no stdio buffering in between).
+func printError(_ s: String) {
+    var bytes = Array(s.utf8)
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + done, $0.count - done) }
+        if n <= 0 { return }
+        done += n
+    }
+}
+
+func usage() -> Never {
+    printError("usage: emu-user [--strace] [-E VAR=VALUE]... [-U VAR]... PROGRAM [ARGS...]\n")
+    exit(2)
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+var strace = false
+var traceBlocks = false
+var decodeAt: UInt64? = nil
+var environment: [String] = []
+var i = 0
+var environ_: [String] = []
+var ep = environ
+while let p = ep.pointee { environ_.append(String(cString: p)); ep += 1 }
+environment = environ_
+while i < arguments.count, arguments[i].hasPrefix("-") {
+    switch arguments[i] {
+    case "--strace", "-strace": strace = true
+    case "--trace-blocks": traceBlocks = true
+    case "--decode":
+        i += 1
+        guard i < arguments.count, let a = UInt64(arguments[i], radix: 16) else { usage() }
+        decodeAt = a
+    case "-E":
+        i += 1
+        guard i < arguments.count, let eq = arguments[i].firstIndex(of: "=") else { usage() }
+        let name = arguments[i][..<eq]
+        environment.removeAll { $0.hasPrefix(name + "=") }
+        environment.append(arguments[i])
+    case "-U":
+        i += 1
+        guard i < arguments.count else { usage() }
+        let name = arguments[i]
+        environment.removeAll { $0.hasPrefix(name + "=") }
+    case "--": i += 1; break
+    default: usage()
+    }
+    if i < arguments.count && arguments[i] == "--" { break }
+    i += 1
+}
+guard i < arguments.count else { usage() }
+let guestArguments = Array(arguments[i...])
+
+do {
+    let process = try LinuxProcess(path: guestArguments[0], arguments: guestArguments, environment: environment)
+    if let decodeAt {
+        var pc = decodeAt
+        for _ in 0..<40 {
+            do {
+                let insn = try Decoder().decode(at: pc) { process.memory.fetch($0) }
+                printError("\(String(pc, radix: 16)) [\(insn.length)] \(insn.mnemonic) size=\(insn.operandSize) \(insn.operands)\n")
+                pc = insn.nextAddress
+            } catch {
+                printError("\(String(pc, radix: 16)) \(error)\n"); break
+            }
+        }
+        exit(0)
+    }
+    if strace { process.trace = { printError($0 + "\n") } }
+    if traceBlocks {
+        let cpu = process.cpu
+        process.executor.blockTrace = { pc in
+            printError("block 0x\(String(pc, radix: 16)) rax=\(String(cpu[gpr: 0], radix: 16)) rsp=\(String(cpu[gpr: 4], radix: 16))\n")
+        }
+    }
+    switch process.run() {
+    case .exited(let code):
+        exit(code)
+    case .signaled(let signal):
+        signal_default_and_raise(signal)
+    }
+} catch {
+    printError("emu-user: \(guestArguments[0]): \(error)\n")
+    exit(127)
+}
+
+func signal_default_and_raise(_ s: Int32) -> Never {
+    signal(s, SIG_DFL)
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, s)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
+    raise(s)
+    exit(128 + s)
+}

@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CEmuSystem
+import EmuTCG
+
+/// How a guest process ended.
+public enum GuestExit: Sendable, Equatable {
+    /// exit/exit_group with this status (0 … 255).
+    case exited(Int32)
+    /// Killed by this signal (an unhandled fault or a default-fatal signal).
+    case signaled(Int32)
+}
+
+/// A Linux process emulated in user mode: its address space, CPU, executor and the kernel state
+/// the emulator keeps for it (brk, mmap placement, signal dispositions and mask).
+///
+/// Not `Sendable`: the process runs on the thread that calls `run()`.
+public final class LinuxProcess {
+    public let memory: GuestAddressSpace
+    public let cpu: CPUState
+    public let executor: Executor
+    /// Absolute host path of the executable (for /proc/self/exe and AT_EXECFN).
+    public let executablePath: String
+    /// Called with one line per system call when tracing (`--strace`).
+    public var trace: ((String) -> Void)?
+
+    var brkStart: UInt64 = 0
+    var brkCurrent: UInt64 = 0
+    /// mmap places mappings top-down below this address.
+    let mmapCeiling: UInt64
+    var signalActions = [GuestSignalAction](repeating: GuestSignalAction(), count: GuestSignal.count + 1)
+    var signalMask: UInt64 = 0
+    var exitStatus: GuestExit?
+    var clearChildTID: UInt64 = 0
+
+    /// Stack: 8 MiB below this address.
+    public static let stackTop: UInt64 = 0xF_F000_0000
+    public static let stackSize: UInt64 = 8 << 20
+
+    /// Loads the static executable at `path` with `arguments` (argv, including argv[0]) and
+    /// `environment` ("NAME=value" strings) and prepares the initial stack and registers.
+    /// - Throws: `LoaderError` for unreadable, dynamic or malformed executables;
+    ///   `GuestAddressSpaceError` when the guest window cannot be reserved.
+    public init(path: String, arguments: [String], environment: [String]) throws {
+        let bytes = try Self.readFile(path)
+        let image = try ELFImage(bytes: bytes)
+        memory = try GuestAddressSpace()
+        cpu = CPUState()
+        executor = Executor(cpu: cpu, memory: memory)
+        executablePath = Self.absolute(path)
+        mmapCeiling = Self.stackTop - Self.stackSize - (1 << 30)
+        let program = try ELFLoader.load(image, into: memory)
+        brkStart = (program.end + 4095) & ~4095
+        brkCurrent = brkStart
+        try memory.map(Self.stackTop - Self.stackSize, length: Self.stackSize, [.read, .write])
+        var random = [UInt8](repeating: 0, count: 16)
+        _ = random.withUnsafeMutableBytes { emu_raw_syscall(318, Int(bitPattern: $0.baseAddress), 16, 0, 0, 0, 0) }
+        let sp = try InitialStack.build(memory: memory, top: Self.stackTop, limit: Self.stackSize,
+                                        arguments: arguments, environment: environment,
+                                        executableName: path, program: program,
+                                        ids: (UInt64(getuid()), UInt64(geteuid()), UInt64(getgid()), UInt64(getegid())),
+                                        random: random)
+        cpu[gpr: 4] = sp
+        cpu.rip = program.entry
+        // Linux starts x86-64 processes with RDX = 0 (no rtld_fini) and the rest zero.
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { return path }
+        let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return cwd + "/" + path
+    }
+
+    static func readFile(_ path: String) throws(LoaderError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(path: path, errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .notExecutable("not a regular file") }
+        guard st.st_size > 0, st.st_size < 1 << 30 else { throw .notExecutable("size \(st.st_size)") }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw .unreadable(path: path, errno: n == 0 ? EIO : errno) }
+            done += n
+        }
+        return bytes
+    }
+
+    /// Runs the guest until it exits or dies of a signal.
+    public func run() -> GuestExit {
+        while exitStatus == nil {
+            switch executor.run() {
+            case .syscall:
+                dispatchSyscall()
+            case .exception(let e):
+                let signal = GuestSignal.forException(e)
+                trace?("--- \(Self.signalName(signal)) {pc=0x\(String(e.pc, radix: 16))\(Self.detail(e))} ---")
+                // Guest signal handlers for synchronous faults land with seed 001's work.
+                exitStatus = .signaled(signal)
+            case .stopRequested:
+                continue
+            }
+        }
+        return exitStatus ?? .exited(0)
+    }
+
+    static func detail(_ e: GuestException) -> String {
+        if case .pageFault(_, let address, let write) = e {
+            return ", addr=0x\(String(address, radix: 16)), \(write ? "write" : "read")"
+        }
+        return ""
+    }
+
+    static func signalName(_ s: Int32) -> String {
+        switch s {
+        case 4: return "SIGILL"
+        case 5: return "SIGTRAP"
+        case 8: return "SIGFPE"
+        case 11: return "SIGSEGV"
+        default: return "signal \(s)"
+        }
+    }
+
+    func dispatchSyscall() {
+        let s = cpu.slots
+        let number = s[0]
+        let args = SyscallArgs(values: (s[7], s[6], s[2], s[10], s[8], s[9]))
+        let result: Int64
+        let entry = number < UInt64(SyscallTable.byNumber.count) ? SyscallTable.byNumber[Int(number)] : nil
+        if let entry {
+            switch entry.implementation {
+            case .passThrough: result = SyscallTable.passThrough(entry, args, self)
+            case .custom(let f): result = f(self, args)
+            }
+        } else {
+            result = -LinuxErrno.ENOSYS
+        }
+        if let trace {
+            trace(StraceFormatter.line(entry: entry, number: number, args: args, result: result, memory: memory))
+        }
+        // SYSCALL puts the return address in RCX and RFLAGS in R11.
+        s[1] = s[StateSlot.rip]
+        s[11] = cpu.rflags
+        s[0] = UInt64(bitPattern: result)
+    }
+}

@@ -1,0 +1,128 @@
+import EmuTCG
+
+/// brk, mmap, munmap, mprotect, mremap, madvise: the guest's address space, kept in the
+/// `GuestAddressSpace` window.
+enum MemorySyscalls {
+    static let page = GuestAddressSpace.pageSize
+    static let MAP_SHARED: UInt64 = 0x01, MAP_PRIVATE: UInt64 = 0x02, MAP_FIXED: UInt64 = 0x10
+    static let MAP_ANONYMOUS: UInt64 = 0x20, MAP_32BIT: UInt64 = 0x40, MAP_FIXED_NOREPLACE: UInt64 = 0x100000
+
+    static func permissions(_ prot: UInt64) -> PagePermissions {
+        PagePermissions(rawValue: UInt8(prot & 7))
+    }
+
+    static func roundUp(_ n: UInt64) -> UInt64? {
+        let (r, o) = n.addingReportingOverflow(page - 1)
+        return o ? nil : r & ~(page - 1)
+    }
+
+    /// A free range of `length` bytes at or below `ceiling`, searched top-down.
+    static func findFree(_ process: LinuxProcess, length: UInt64, ceiling: UInt64, floor: UInt64 = 0x1_0000) -> UInt64? {
+        guard length <= ceiling - floor else { return nil }
+        var candidate = ceiling - length
+        while candidate >= floor {
+            guard let mapped = process.memory.highestMappedPage(candidate, length: length) else { return candidate }
+            let below = mapped * page
+            guard below >= length + floor else { return nil }
+            candidate = below - length
+        }
+        return nil
+    }
+
+    static func mmap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+        let address = a[0], prot = a[2], flags = a[3], fd = Int32(truncatingIfNeeded: a[4]), offset = a[5]
+        guard a[1] > 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
+        guard offset % page == 0 else { return -LinuxErrno.EINVAL }
+        let type = flags & 3
+        guard type == MAP_SHARED || type == MAP_PRIVATE || type == 3 else { return -LinuxErrno.EINVAL }
+        let memory = p.memory
+        var target: UInt64
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
+            guard address % page == 0, address < memory.size, length <= memory.size - address else { return -LinuxErrno.ENOMEM }
+            if flags & MAP_FIXED_NOREPLACE != 0 && !memory.isFree(address, length: length) { return -LinuxErrno.EEXIST }
+            target = address
+        } else if address != 0, address % page == 0, address < memory.size, length <= memory.size - address,
+                  memory.isFree(address, length: length) {
+            target = address
+        } else {
+            let ceiling = flags & MAP_32BIT != 0 ? UInt64(1) << 31 : p.mmapCeiling
+            guard let found = findFree(p, length: length, ceiling: ceiling) else { return -LinuxErrno.ENOMEM }
+            target = found
+        }
+        let perms = permissions(prot)
+        if flags & MAP_ANONYMOUS != 0 {
+            do { try memory.map(target, length: length, perms) } catch { return -LinuxErrno.ENOMEM }
+        } else {
+            let e = memory.mapFile(target, length: length, perms, fd: fd, offset: Int64(bitPattern: offset),
+                                   shared: type == MAP_SHARED)
+            if e != 0 { return -Int64(e) }
+        }
+        return Int64(bitPattern: target)
+    }
+
+    static func munmap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+        guard a[0] % page == 0, a[1] > 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
+        let memory = p.memory
+        guard a[0] < memory.size else { return 0 }
+        let clipped = min(length, memory.size - a[0])
+        do { try memory.unmap(a[0], length: clipped) } catch { return -LinuxErrno.EINVAL }
+        return 0
+    }
+
+    static func mprotect(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+        guard a[0] % page == 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
+        if length == 0 { return 0 }
+        guard p.memory.isMapped(a[0], length: length) else { return -LinuxErrno.ENOMEM }
+        do { try p.memory.protect(a[0], length: length, permissions(a[2])) } catch { return -LinuxErrno.ENOMEM }
+        return 0
+    }
+
+    static func brk(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+        let requested = a[0]
+        let memory = p.memory
+        guard requested >= p.brkStart, requested < p.mmapCeiling else { return Int64(bitPattern: p.brkCurrent) }
+        guard let oldTop = roundUp(p.brkCurrent), let newTop = roundUp(requested) else { return Int64(bitPattern: p.brkCurrent) }
+        if newTop > oldTop {
+            guard memory.isFree(oldTop, length: newTop - oldTop) else { return Int64(bitPattern: p.brkCurrent) }
+            do { try memory.map(oldTop, length: newTop - oldTop, [.read, .write]) } catch { return Int64(bitPattern: p.brkCurrent) }
+        } else if newTop < oldTop {
+            try? memory.unmap(newTop, length: oldTop - newTop)
+        }
+        p.brkCurrent = requested
+        return Int64(bitPattern: requested)
+    }
+
+    static func mremap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+        let old = a[0], flags = a[3]
+        guard old % page == 0, let oldLength = roundUp(a[1]), let newLength = roundUp(a[2]), newLength > 0 else {
+            return -LinuxErrno.EINVAL
+        }
+        let memory = p.memory
+        guard flags & 2 == 0 else { return -LinuxErrno.EINVAL } // MREMAP_FIXED not yet
+        guard oldLength > 0, memory.isMapped(old, length: oldLength) else { return -LinuxErrno.EFAULT }
+        if newLength <= oldLength {
+            if newLength < oldLength { try? memory.unmap(old + newLength, length: oldLength - newLength) }
+            return Int64(bitPattern: old)
+        }
+        let perms = memory.permissions(at: old + oldLength - 1)
+        let extra = newLength - oldLength
+        if old + oldLength <= memory.size - extra, memory.isFree(old + oldLength, length: extra) {
+            do { try memory.map(old + oldLength, length: extra, perms) } catch { return -LinuxErrno.ENOMEM }
+            return Int64(bitPattern: old)
+        }
+        guard flags & 1 != 0 else { return -LinuxErrno.ENOMEM }
+        guard memory.hostPointer(old, length: oldLength, access: .read) != nil else { return -LinuxErrno.ENOMEM }
+        guard let target = findFree(p, length: newLength, ceiling: p.mmapCeiling) else { return -LinuxErrno.ENOMEM }
+        do { try memory.map(target, length: newLength, [.read, .write]) } catch { return -LinuxErrno.ENOMEM }
+        (memory.base + Int(target)).copyMemory(from: memory.base + Int(old), byteCount: Int(oldLength))
+        try? memory.protect(target, length: newLength, perms)
+        try? memory.unmap(old, length: oldLength)
+        return Int64(bitPattern: target)
+    }
+
+    static func madvise(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+        // Advice only; MADV_DONTNEED's zero-fill is not relied on by the programs run so far.
+        guard a[0] % page == 0 else { return -LinuxErrno.EINVAL }
+        return 0
+    }
+}

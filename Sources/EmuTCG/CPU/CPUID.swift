@@ -1,0 +1,38 @@
+/// The CPUID answers: exactly the features this CPU implements.
+///
+/// Vendor "EmuTCGx86-64" (neither Intel nor AMD, so guests take their generic paths). Leaf 1
+/// advertises TSC, CX8, CMOV, SSE, SSE2 and CX16; the extended leaves SYSCALL, NX, LM and
+/// LAHF/SAHF in 64-bit mode. x87 (FPU), FXSR, MMX and SSE3+ are not advertised until they are
+/// implemented, so glibc picks its SSE2 string functions.
+public enum CPUID {
+    public static let vendor: [UInt8] = Array("EmuTCGx86-64".utf8)
+
+    static func vendorWord(_ i: Int) -> UInt32 {
+        var w: UInt32 = 0
+        for k in 0..<4 { w |= UInt32(vendor[i * 4 + k]) << (8 * UInt32(k)) }
+        return w
+    }
+
+    /// Leaf 1 EDX bits.
+    public static let featuresEDX: UInt32 = (1 << 4) | (1 << 8) | (1 << 15) | (1 << 19) | (1 << 25) | (1 << 26)
+    /// Leaf 1 ECX bits: CX16 (bit 13).
+    public static let featuresECX: UInt32 = 1 << 13
+
+    /// (EAX, EBX, ECX, EDX) for `leaf`/`subleaf`.
+    public static func query(leaf: UInt32, subleaf: UInt32) -> (UInt32, UInt32, UInt32, UInt32) {
+        switch leaf {
+        case 0:
+            // EBX, EDX, ECX spell the vendor in that order.
+            return (1, vendorWord(0), vendorWord(2), vendorWord(1))
+        case 1:
+            // Family 6, model 0; CLFLUSH line 8 × 8 bytes; one logical processor.
+            return (0x0000_0600, 0x0001_0800, featuresECX, featuresEDX)
+        case 0x8000_0000:
+            return (0x8000_0001, 0, 0, 0)
+        case 0x8000_0001:
+            return (0, 0, 1, (1 << 11) | (1 << 20) | (1 << 29))
+        default:
+            return (0, 0, 0, 0)
+        }
+    }
+}

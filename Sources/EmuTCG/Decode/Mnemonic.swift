@@ -1,0 +1,68 @@
+/// What a decoded instruction does; operands and sizes are in `Instruction`.
+public enum Mnemonic: Sendable, Equatable {
+    // Integer arithmetic and logic (two operands, destination first).
+    case add, or, adc, sbb, and, sub, xor, cmp, test
+    case inc, dec, neg, not
+    /// One-operand MUL/IMUL (RDX:RAX = RAX * src) and DIV/IDIV.
+    case mul, imul1, div, idiv
+    /// Two- and three-operand IMUL (destination, source[, immediate]).
+    case imul
+    case rol, ror, rcl, rcr, shl, shr, sar
+    /// Double-precision shifts: destination, source, count (immediate or CL).
+    case shld, shrd
+    case bt, bts, btr, btc, bsf, bsr, tzcnt, lzcnt, popcnt, bswap
+    // Moves.
+    case mov, movzx, movsx, movsxd, lea, xchg, cmpxchg, xadd, cmpxchg16b, cmpxchg8b
+    /// CMOVcc (condition in `Instruction.condition`).
+    case cmov
+    /// SETcc.
+    case setcc
+    /// CBW/CWDE/CDQE by operand size.
+    case signExtendAccumulator
+    /// CWD/CDQ/CQO by operand size.
+    case signExtendIntoDX
+    // Stack and control flow.
+    case push, pop, pushf, popf, leave
+    case jmp, jcc, call, ret, jrcxz, loop
+    // Strings (REP prefixes in `Instruction.prefixes`).
+    case movs, stos, lods, cmps, scas
+    // Flags.
+    case clc, stc, cmc, cld, std, lahf, sahf
+    // System and miscellany.
+    case nop, pause, hlt, int3, ud2, syscall, cpuid, rdtsc, fence
+    case ldmxcsr, stmxcsr, fnstcw, fldcw
+    // SSE/SSE2 data movement.
+    /// 128-bit move (MOVUPS/MOVDQU/…; `alignedMove` for MOVAPS/MOVDQA/MOVNT*).
+    case move128, alignedMove128
+    /// MOVD/MOVQ from a general register or memory into XMM (zeroing the rest).
+    case movdToXMM
+    /// MOVD/MOVQ from XMM into a general register or memory.
+    case movdFromXMM
+    /// MOVQ xmm, xmm/m64 (zeroing the high half) and MOVQ xmm/m64, xmm.
+    case movq
+    /// MOVSS / MOVSD (scalar moves; register forms merge, loads zero the rest).
+    case movss, movsdSSE
+    /// MOVLPS/MOVLPD (low 64 bits), MOVHPS/MOVHPD (high 64 bits), MOVHLPS, MOVLHPS.
+    case movlp, movhp, movhlps, movlhps
+    /// A packed operation: destination XMM, source XMM or m128.
+    case packed(PackedOp)
+    /// A packed shift by an immediate (destination XMM, immediate).
+    case packedShiftImmediate(PackedOp)
+    /// PSHUFD/PSHUFLW/PSHUFHW/SHUFPS: destination, source, immediate.
+    case shuffle(PackedOp)
+    /// PMOVMSKB / MOVMSKPS / MOVMSKPD: general register destination, XMM source.
+    case moveMask(PackedOp)
+}
+
+/// The packed SSE/SSE2 operations implemented.
+public enum PackedOp: Sendable, Equatable {
+    case pxor, por, pand, pandn
+    case pcmpeqb, pcmpeqw, pcmpeqd, pcmpgtb, pcmpgtw, pcmpgtd
+    case pminub, pmaxub
+    case paddb, paddw, paddd, paddq, psubb, psubw, psubd, psubq
+    case punpcklbw, punpcklwd, punpckldq, punpcklqdq, punpckhbw, punpckhwd, punpckhdq, punpckhqdq
+    case unpcklps
+    case psrlw, psraw, psllw, psrld, psrad, pslld, psrlq, psllq, psrldq, pslldq
+    case pshufd, pshuflw, pshufhw, shufps
+    case pmovmskb, movmskps, movmskpd
+}

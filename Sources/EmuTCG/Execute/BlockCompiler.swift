@@ -1,0 +1,156 @@
+/// The portable back end: turns IR operations into closures. A host-code back end replaces this
+/// type and nothing in front of it.
+struct BlockCompiler {
+    let memory: GuestAddressSpace
+
+    func compile(_ block: IRBlock) -> CompiledBlock {
+        var steps: [CompiledStep] = []
+        steps.reserveCapacity(block.ops.count)
+        for op in block.ops { steps.append(step(op)) }
+        return CompiledBlock(start: block.start, end: block.end, instructionCount: block.instructionCount,
+                             steps: steps, exit: block.exit)
+    }
+
+    func step(_ op: IROp) -> CompiledStep {
+        let m = memory
+        switch op {
+        case .constant(let d, let v):
+            let d = Int(d)
+            return { t, _ in t[d] = v }
+        case .get(let d, let slot):
+            let d = Int(d)
+            return { t, s in t[d] = s[slot] }
+        case .put(let slot, let v):
+            let v = Int(v)
+            return { t, s in s[slot] = t[v] }
+        case .load(let d, let a, let size, let pc):
+            let d = Int(d), a = Int(a)
+            return { t, _ throws(GuestException) in t[d] = try m.load(t[a], size: size, pc: pc) }
+        case .store(let a, let v, let size, let pc):
+            let a = Int(a), v = Int(v)
+            return { t, _ throws(GuestException) in try m.store(t[a], t[v], size: size, pc: pc) }
+        case .checkAlignment(let a, let alignment, let pc):
+            let a = Int(a)
+            return { t, _ throws(GuestException) in
+                if t[a] & (alignment - 1) != 0 { throw .generalProtection(pc: pc) }
+            }
+        case .binary(let op, let d, let a, let b):
+            return binary(op, Int(d), Int(a), Int(b))
+        case .unary(let op, let d, let a):
+            let d = Int(d), a = Int(a)
+            switch op {
+            case .not: return { t, _ in t[d] = ~t[a] }
+            case .neg: return { t, _ in t[d] = 0 &- t[a] }
+            case .zeroExtend8: return { t, _ in t[d] = t[a] & 0xFF }
+            case .zeroExtend16: return { t, _ in t[d] = t[a] & 0xFFFF }
+            case .zeroExtend32: return { t, _ in t[d] = t[a] & 0xFFFF_FFFF }
+            case .signExtend8: return { t, _ in t[d] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: t[a]))) }
+            case .signExtend16: return { t, _ in t[d] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: t[a]))) }
+            case .signExtend32: return { t, _ in t[d] = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: t[a]))) }
+            case .byteSwap32: return { t, _ in t[d] = UInt64(UInt32(truncatingIfNeeded: t[a]).byteSwapped) }
+            case .byteSwap64: return { t, _ in t[d] = t[a].byteSwapped }
+            case .popCount: return { t, _ in t[d] = UInt64(t[a].nonzeroBitCount) }
+            case .countTrailingZeros: return { t, _ in t[d] = UInt64(t[a].trailingZeroBitCount) }
+            case .countLeadingZeros: return { t, _ in t[d] = UInt64(t[a].leadingZeroBitCount) }
+            }
+        case .select(let d, let c, let a, let b):
+            let d = Int(d), c = Int(c), a = Int(a), b = Int(b)
+            return { t, _ in t[d] = t[c] != 0 ? t[a] : t[b] }
+        case .setFlags(let op, let size, let dst, let src, let src2):
+            let code = op.encoded(size: size)
+            let dst = Int(dst), src = Int(src), src2 = Int(src2)
+            return { t, s in
+                s[StateSlot.ccOp] = code
+                s[StateSlot.ccDst] = t[dst]
+                s[StateSlot.ccSrc] = t[src]
+                s[StateSlot.ccSrc2] = t[src2]
+            }
+        case .setFlagsIf(let when, let op, let size, let dst, let src, let src2):
+            let code = op.encoded(size: size)
+            let when = Int(when), dst = Int(dst), src = Int(src), src2 = Int(src2)
+            return { t, s in
+                if t[when] != 0 {
+                    s[StateSlot.ccOp] = code
+                    s[StateSlot.ccDst] = t[dst]
+                    s[StateSlot.ccSrc] = t[src]
+                    s[StateSlot.ccSrc2] = t[src2]
+                }
+            }
+        case .flags(let d):
+            let d = Int(d)
+            return { t, s in t[d] = LazyFlags.compute(s) }
+        case .condition(let d, let cc):
+            let d = Int(d)
+            return { t, s in t[d] = LazyFlags.condition(cc, s) ? 1 : 0 }
+        case .helper(let h, let args, let result, let pc):
+            return helper(h, args.map { Int($0) }, result.map { Int($0) }, pc)
+        }
+    }
+
+    func binary(_ op: IRBinaryOp, _ d: Int, _ a: Int, _ b: Int) -> CompiledStep {
+        switch op {
+        case .add: return { t, _ in t[d] = t[a] &+ t[b] }
+        case .sub: return { t, _ in t[d] = t[a] &- t[b] }
+        case .and: return { t, _ in t[d] = t[a] & t[b] }
+        case .or: return { t, _ in t[d] = t[a] | t[b] }
+        case .xor: return { t, _ in t[d] = t[a] ^ t[b] }
+        case .shl: return { t, _ in t[d] = t[a] << (t[b] & 63) }
+        case .shr: return { t, _ in t[d] = t[a] >> (t[b] & 63) }
+        case .sar: return { t, _ in t[d] = UInt64(bitPattern: Int64(bitPattern: t[a]) >> Int64(t[b] & 63)) }
+        case .mul: return { t, _ in t[d] = t[a] &* t[b] }
+        case .mulHighUnsigned: return { t, _ in t[d] = t[a].multipliedFullWidth(by: t[b]).high }
+        case .mulHighSigned:
+            return { t, _ in t[d] = UInt64(bitPattern: Int64(bitPattern: t[a]).multipliedFullWidth(by: Int64(bitPattern: t[b])).high) }
+        case .equal: return { t, _ in t[d] = t[a] == t[b] ? 1 : 0 }
+        case .notEqual: return { t, _ in t[d] = t[a] != t[b] ? 1 : 0 }
+        case .lessUnsigned: return { t, _ in t[d] = t[a] < t[b] ? 1 : 0 }
+        case .lessSigned: return { t, _ in t[d] = Int64(bitPattern: t[a]) < Int64(bitPattern: t[b]) ? 1 : 0 }
+        }
+    }
+
+    func helper(_ h: IRHelper, _ args: [Int], _ result: Int?, _ pc: UInt64) -> CompiledStep {
+        let m = memory
+        let a0 = args.count > 0 ? args[0] : 0, a1 = args.count > 1 ? args[1] : 0, a2 = args.count > 2 ? args[2] : 0
+        let r = result ?? 0
+        switch h {
+        case .cpuid:
+            return { _, s in Helpers.cpuid(s) }
+        case .rdtsc:
+            return { _, s in Helpers.rdtsc(s) }
+        case .divide(let size, let signed):
+            return { t, s throws(GuestException) in try Helpers.divide(s, divisor: t[a0], size: size, signed: signed, pc: pc) }
+        case .rotate(let kind, let size):
+            return { t, s in t[r] = Helpers.rotate(s, kind, size: size, value: t[a0], count: t[a1]) }
+        case .doubleShift(let left, let size):
+            return { t, s in t[r] = Helpers.doubleShift(s, left: left, size: size, dst: t[a0], src: t[a1], count: t[a2]) }
+        case .string(let kind, let size, let rep, let repne, let addressSize):
+            return { _, s throws(GuestException) in
+                try Helpers.string(s, m, kind, size: size, rep: rep, repne: repne, addressSize: addressSize, pc: pc)
+            }
+        case .popFlags:
+            return { t, s in Helpers.popFlags(s, t[a0]) }
+        case .packed(let op, let dst):
+            let slot = StateSlot.xmm(dst)
+            return { t, s in
+                let v = PackedHelpers.apply(op, (s[slot], s[slot + 1]), (t[a0], t[a1]))
+                s[slot] = v.0; s[slot + 1] = v.1
+            }
+        case .packedShift(let op, let dst, let count):
+            let slot = StateSlot.xmm(dst)
+            return { _, s in
+                let v = PackedHelpers.shift(op, (s[slot], s[slot + 1]), count: UInt64(count))
+                s[slot] = v.0; s[slot + 1] = v.1
+            }
+        case .shuffle(let op, let dst, let imm):
+            let slot = StateSlot.xmm(dst)
+            return { t, s in
+                let v = PackedHelpers.shuffle(op, (s[slot], s[slot + 1]), (t[a0], t[a1]), imm: imm)
+                s[slot] = v.0; s[slot + 1] = v.1
+            }
+        case .moveMask(let op):
+            return { t, _ in t[r] = PackedHelpers.moveMask(op, (t[a0], t[a1])) }
+        case .compareExchange16:
+            return { t, s throws(GuestException) in try Helpers.compareExchange16(s, m, address: t[a0], pc: pc) }
+        }
+    }
+}

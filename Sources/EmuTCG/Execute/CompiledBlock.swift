@@ -1,0 +1,27 @@
+/// One compiled step of a block: reads and writes temps (first pointer) and guest state
+/// (second pointer); throws the guest exception of a faulting instruction.
+public typealias CompiledStep = (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>) throws(GuestException) -> Void
+
+/// A translation block ready to run: the IR turned into pre-decoded closures (each captures its
+/// operands, so running a block is a walk over an array of direct calls, no decoding).
+public final class CompiledBlock {
+    /// Guest range the block was translated from.
+    public let start: UInt64
+    public let end: UInt64
+    public let instructionCount: Int
+    let steps: [CompiledStep]
+    let exit: IRExit
+    /// Direct successors (jump or branch targets) found on earlier runs: block chaining.
+    var chainTaken: CompiledBlock?
+    var chainNotTaken: CompiledBlock?
+    /// False once the block's guest code changed; chained predecessors then look it up again.
+    var valid = true
+
+    init(start: UInt64, end: UInt64, instructionCount: Int, steps: [CompiledStep], exit: IRExit) {
+        self.start = start
+        self.end = end
+        self.instructionCount = instructionCount
+        self.steps = steps
+        self.exit = exit
+    }
+}

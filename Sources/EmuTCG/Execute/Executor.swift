@@ -1,0 +1,146 @@
+import Synchronization
+
+/// Why `Executor.run` returned.
+public enum StopReason: Sendable, Equatable {
+    /// The guest executed SYSCALL at `at`; RIP is already the next instruction.
+    case syscall(at: UInt64)
+    /// The guest raised an exception; RIP is the faulting instruction (after it for #BP).
+    case exception(GuestException)
+    /// `requestStop()` was called (checked between blocks).
+    case stopRequested
+}
+
+/// Runs guest code: looks up or translates the block at RIP, runs it, follows chained
+/// successors, and returns on SYSCALL, an exception or a stop request.
+///
+/// Blocks are cached by (guest PC, mode flags); the only mode so far is 64-bit user mode, so the
+/// key is the PC. A write to a page that holds translated code (or losing its execute permission)
+/// drops that page's blocks. Not `Sendable`: one vCPU thread owns an executor; only
+/// `requestStop` may be called from other threads (it sets an atomic flag).
+public final class Executor {
+    public let cpu: CPUState
+    public let memory: GuestAddressSpace
+    let translator: Translator
+    let compiler: BlockCompiler
+    var blocks: [UInt64: CompiledBlock] = [:]
+    var blocksByPage: [UInt64: [UInt64]] = [:]
+    let temps: UnsafeMutablePointer<UInt64>
+    var tempCapacity: Int
+    let stop = Atomic<Bool>(false)
+    /// Called with each block's guest address before it runs (debugging; slows execution).
+    public var blockTrace: ((UInt64) -> Void)?
+    /// Blocks translated so far (statistics).
+    public private(set) var translatedBlocks = 0
+
+    /// An executor for `cpu` over `memory`; it installs itself as the memory's code-write observer.
+    public init(cpu: CPUState, memory: GuestAddressSpace, maximumBlockInstructions: Int = 64) {
+        self.cpu = cpu
+        self.memory = memory
+        translator = Translator(maximumInstructions: maximumBlockInstructions)
+        compiler = BlockCompiler(memory: memory)
+        tempCapacity = 4096
+        temps = UnsafeMutablePointer<UInt64>.allocate(capacity: tempCapacity)
+        temps.initialize(repeating: 0, count: tempCapacity)
+        memory.codeModified = { [weak self] page in self?.invalidate(page: page) }
+    }
+
+    deinit { temps.deallocate() }
+
+    /// Asks `run` to return `.stopRequested` at the next block boundary. Thread-safe.
+    public func requestStop() { stop.store(true, ordering: .releasing) }
+
+    /// Drops every block translated from `page`.
+    public func invalidate(page: UInt64) {
+        guard let starts = blocksByPage.removeValue(forKey: page) else { return }
+        for pc in starts {
+            if let block = blocks.removeValue(forKey: pc) {
+                block.valid = false
+                block.chainTaken = nil
+                block.chainNotTaken = nil
+            }
+        }
+    }
+
+    /// Drops every translated block.
+    public func invalidateAll() {
+        for block in blocks.values { block.valid = false; block.chainTaken = nil; block.chainNotTaken = nil }
+        blocks.removeAll()
+        blocksByPage.removeAll()
+    }
+
+    func block(at pc: UInt64) -> CompiledBlock {
+        if let b = blocks[pc] { return b }
+        let ir = translator.translate(at: pc) { memory.fetch($0) }
+        let compiled: CompiledBlock
+        if ir.tempCount > tempCapacity {
+            // Cannot happen with bounded blocks (each instruction uses well under 64 temps), but
+            // stay safe: run it one instruction per block instead.
+            let small = Translator(maximumInstructions: 1).translate(at: pc) { memory.fetch($0) }
+            compiled = compiler.compile(small)
+        } else {
+            compiled = compiler.compile(ir)
+        }
+        blocks[pc] = compiled
+        translatedBlocks += 1
+        let firstPage = pc >> 12, lastPage = (compiled.end &- 1) >> 12
+        var page = firstPage
+        while true {
+            blocksByPage[page, default: []].append(pc)
+            if page >= lastPage { break }
+            page += 1
+        }
+        return compiled
+    }
+
+    /// Runs from the current RIP until a SYSCALL, an exception, or a stop request.
+    public func run() -> StopReason {
+        let s = cpu.slots
+        let t = temps
+        var current = block(at: s[StateSlot.rip])
+        while true {
+            if stop.load(ordering: .relaxed) {
+                stop.store(false, ordering: .relaxed)
+                s[StateSlot.rip] = current.start
+                return .stopRequested
+            }
+            if let blockTrace { blockTrace(current.start) }
+            do {
+                for step in current.steps { try step(t, s) }
+            } catch {
+                s[StateSlot.rip] = error.pc
+                return .exception(error)
+            }
+            let next: UInt64
+            switch current.exit {
+            case .jump(let target):
+                if let c = current.chainTaken, c.valid { current = c; continue }
+                let b = block(at: target)
+                if current.valid { current.chainTaken = b }
+                current = b
+                continue
+            case .branch(let cond, let taken, let notTaken):
+                if t[Int(cond)] != 0 {
+                    if let c = current.chainTaken, c.valid { current = c; continue }
+                    let b = block(at: taken)
+                    if current.valid { current.chainTaken = b }
+                    current = b
+                } else {
+                    if let c = current.chainNotTaken, c.valid { current = c; continue }
+                    let b = block(at: notTaken)
+                    if current.valid { current.chainNotTaken = b }
+                    current = b
+                }
+                continue
+            case .indirect(let temp):
+                next = t[Int(temp)]
+            case .syscall(let at, let after):
+                s[StateSlot.rip] = after
+                return .syscall(at: at)
+            case .exception(let e):
+                s[StateSlot.rip] = e.pc
+                return .exception(e)
+            }
+            current = block(at: next)
+        }
+    }
+}

@@ -1,0 +1,324 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Page permission bits of a guest page.
+public struct PagePermissions: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    /// Wraps raw bits (1 read, 2 write, 4 execute).
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let read = PagePermissions(rawValue: 1)
+    public static let write = PagePermissions(rawValue: 2)
+    public static let execute = PagePermissions(rawValue: 4)
+    /// Internal: a translation block was made from this page.
+    static let translated = PagePermissions(rawValue: 8)
+    /// Internal: the page is mapped (possibly with no access, like a guard page).
+    static let mapped = PagePermissions(rawValue: 16)
+}
+
+/// Errors of `GuestAddressSpace` operations.
+public enum GuestAddressSpaceError: Error, Sendable, Equatable {
+    /// The host refused to reserve the window.
+    case reservationFailed(errno: Int32)
+    /// The range is empty, unaligned, or outside the window.
+    case badRange(address: UInt64, length: UInt64)
+}
+
+/// A user-mode guest address space: guest address `a` lives at host address `base + a` inside one
+/// reserved host window, with a software page table (one permission byte per 4 KiB page).
+///
+/// Why a window and not a soft MMU: in user mode the guest's addresses are chosen by us (the
+/// loader and our `mmap`), so an offset into a reserved range gives every access one bounds check,
+/// one page-table byte and a plain host load, and a host-code back end can inline exactly that.
+/// The window is mapped read/write with `MAP_NORESERVE` (untouched pages cost nothing); the guest's
+/// protections are enforced by the page table, so a guest access to an unmapped or protected page
+/// raises a guest page fault with the exact PC, never a host signal. A system-mode soft MMU (page
+/// walks, TLB) will sit behind the same load/store entry points.
+///
+/// Not `Sendable`: one vCPU thread uses it (threads of a multi-threaded guest will share it
+/// behind atomics when `clone` lands).
+public final class GuestAddressSpace {
+    /// 4 KiB.
+    public static let pageSize: UInt64 = 4096
+    /// Guest addresses are `0 ..< size`.
+    public let size: UInt64
+    /// Host address of guest address 0.
+    public let base: UnsafeMutableRawPointer
+    let pageTable: UnsafeMutablePointer<UInt8>
+    let pageCount: UInt64
+    /// Called with a page number when the guest writes a page that holds translated code, or a
+    /// page's execute permission goes away.
+    public var codeModified: ((UInt64) -> Void)?
+
+    /// Reserves a window of `size` bytes (a multiple of the page size), all of it unmapped.
+    /// - Throws: `GuestAddressSpaceError.reservationFailed` when the host has no room.
+    public init(size: UInt64 = 1 << 36) throws {
+        self.size = size & ~(Self.pageSize - 1)
+        pageCount = self.size / Self.pageSize
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+        guard let window = mmap(nil, Int(self.size), PROT_NONE, flags, -1, 0), window != MAP_FAILED else {
+            throw GuestAddressSpaceError.reservationFailed(errno: errno)
+        }
+        guard let table = mmap(nil, Int(pageCount), PROT_READ | PROT_WRITE, flags, -1, 0), table != MAP_FAILED else {
+            munmap(window, Int(self.size))
+            throw GuestAddressSpaceError.reservationFailed(errno: errno)
+        }
+        base = window
+        pageTable = table.assumingMemoryBound(to: UInt8.self)
+    }
+
+    deinit {
+        munmap(base, Int(size))
+        munmap(pageTable, Int(pageCount))
+    }
+
+    func checkRange(_ address: UInt64, _ length: UInt64) throws(GuestAddressSpaceError) {
+        guard length > 0, address % Self.pageSize == 0, address < size, length <= size - address else {
+            throw .badRange(address: address, length: length)
+        }
+    }
+
+    static func roundUp(_ length: UInt64) -> UInt64 {
+        length > UInt64.max - pageSize ? UInt64.max & ~(pageSize - 1) : (length + pageSize - 1) & ~(pageSize - 1)
+    }
+
+    /// Host protection for guest permissions: readable whenever the guest may touch the page
+    /// at all, writable when the guest may write (guest accesses are checked by the page table
+    /// first; the host protection only backs it up).
+    static func hostProtection(_ p: PagePermissions) -> Int32 {
+        if p.intersection([.read, .write, .execute]).isEmpty { return PROT_NONE }
+        return p.contains(.write) ? PROT_READ | PROT_WRITE : PROT_READ
+    }
+
+    func setTable(_ address: UInt64, _ length: UInt64, _ permissions: PagePermissions, mapped: Bool = true) {
+        let first = address / Self.pageSize
+        let value = permissions.subtracting([.translated, .mapped]).rawValue | (mapped ? PagePermissions.mapped.rawValue : 0)
+        for page in first..<first + length / Self.pageSize {
+            let old = PagePermissions(rawValue: pageTable[Int(page)])
+            pageTable[Int(page)] = value
+            if old.contains(.translated) { codeModified?(page) }
+        }
+    }
+
+    /// Changes the permissions of mapped pages `address ..< address + length`; the bytes keep
+    /// their contents. Pages holding translated code have their blocks dropped.
+    public func protect(_ address: UInt64, length: UInt64, _ permissions: PagePermissions) throws(GuestAddressSpaceError) {
+        let length = Self.roundUp(length)
+        try checkRange(address, length)
+        guard isMapped(address, length: length) else { throw .badRange(address: address, length: length) }
+        guard mprotect(base + Int(address), Int(length), Self.hostProtection(permissions)) == 0 else {
+            throw .badRange(address: address, length: length)
+        }
+        setTable(address, length, permissions)
+    }
+
+    /// Maps fresh zeroed pages at `address ..< address + length` with `permissions`, replacing
+    /// whatever was there.
+    public func map(_ address: UInt64, length: UInt64, _ permissions: PagePermissions) throws(GuestAddressSpaceError) {
+        let length = Self.roundUp(length)
+        try checkRange(address, length)
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED
+        guard let p = mmap(base + Int(address), Int(length), Self.hostProtection(permissions), flags, -1, 0),
+              p != MAP_FAILED else {
+            throw .badRange(address: address, length: length)
+        }
+        setTable(address, length, permissions)
+    }
+
+    /// Maps `length` bytes of host file `fd` from `offset` at `address`: private (copy on
+    /// write) or shared with the file. Returns the host errno on failure (0 on success).
+    public func mapFile(_ address: UInt64, length: UInt64, _ permissions: PagePermissions, fd: Int32,
+                        offset: Int64, shared: Bool) -> Int32 {
+        let length = Self.roundUp(length)
+        guard (try? checkRange(address, length)) != nil else { return EINVAL }
+        var prot = Self.hostProtection(permissions)
+        if !shared && prot != PROT_NONE { prot = PROT_READ | PROT_WRITE }
+        let flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED
+        guard let p = mmap(base + Int(address), Int(length), prot, flags, fd, off_t(offset)), p != MAP_FAILED else {
+            let e = errno
+            _ = try? unmap(address, length: length)
+            return e
+        }
+        setTable(address, length, permissions)
+        return 0
+    }
+
+    /// Unmaps `address ..< address + length`: inaccessible, contents dropped.
+    public func unmap(_ address: UInt64, length: UInt64) throws(GuestAddressSpaceError) {
+        let length = Self.roundUp(length)
+        try checkRange(address, length)
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED
+        guard let p = mmap(base + Int(address), Int(length), PROT_NONE, flags, -1, 0), p != MAP_FAILED else {
+            throw .badRange(address: address, length: length)
+        }
+        setTable(address, length, [], mapped: false)
+    }
+
+    /// The highest mapped page number in `address ..< address + length`, or nil when none is.
+    public func highestMappedPage(_ address: UInt64, length: UInt64) -> UInt64? {
+        guard length > 0, address < size else { return nil }
+        let end = min(size, address &+ length < address ? size : address + length)
+        var page = (end - 1) / Self.pageSize
+        let first = address / Self.pageSize
+        while true {
+            if pageTable[Int(page)] & PagePermissions.mapped.rawValue != 0 { return page }
+            if page == first { return nil }
+            page -= 1
+        }
+    }
+
+    /// Whether no page of `address ..< address + length` is mapped (false outside the window).
+    public func isFree(_ address: UInt64, length: UInt64) -> Bool {
+        guard length > 0, address < size, length <= size - address else { return false }
+        var page = address / Self.pageSize
+        let last = (address + length - 1) / Self.pageSize
+        while page <= last {
+            if pageTable[Int(page)] & PagePermissions.mapped.rawValue != 0 { return false }
+            page += 1
+        }
+        return true
+    }
+
+    /// Permissions of the page holding `address` (empty outside the window).
+    public func permissions(at address: UInt64) -> PagePermissions {
+        guard address < size else { return [] }
+        return PagePermissions(rawValue: pageTable[Int(address / Self.pageSize)]).subtracting([.translated, .mapped])
+    }
+
+    /// Whether every page of `address ..< address + length` is mapped (any permission).
+    public func isMapped(_ address: UInt64, length: UInt64) -> Bool {
+        guard length > 0 else { return true }
+        guard address < size, length <= size - address else { return false }
+        var page = address / Self.pageSize
+        let last = (address + length - 1) / Self.pageSize
+        while page <= last {
+            if pageTable[Int(page)] & PagePermissions.mapped.rawValue == 0 { return false }
+            page += 1
+        }
+        return true
+    }
+
+    // MARK: guest accesses (checked; fault with the guest PC)
+
+    @inline(__always)
+    func check(_ address: UInt64, _ size: Int, _ need: UInt8, pc: UInt64) throws(GuestException) {
+        let end = address &+ UInt64(size) &- 1
+        guard address < self.size, end < self.size, end >= address,
+              pageTable[Int(address >> 12)] & need != 0, pageTable[Int(end >> 12)] & need != 0 else {
+            throw .pageFault(pc: pc, address: address, write: need == 2)
+        }
+    }
+
+    @inline(__always)
+    func noteWrite(_ address: UInt64, _ size: Int) {
+        let p0 = address >> 12, p1 = (address &+ UInt64(size) &- 1) >> 12
+        if (pageTable[Int(p0)] | pageTable[Int(p1)]) & PagePermissions.translated.rawValue != 0 {
+            for p in p0...p1 where pageTable[Int(p)] & PagePermissions.translated.rawValue != 0 {
+                pageTable[Int(p)] &= ~PagePermissions.translated.rawValue
+                codeModified?(p)
+            }
+        }
+    }
+
+    /// A guest load of `size` (1, 2, 4, 8) bytes, zero-extended. Throws a page fault at `pc`.
+    @inline(__always)
+    public func load(_ address: UInt64, size: Int, pc: UInt64) throws(GuestException) -> UInt64 {
+        try check(address, size, 1, pc: pc)
+        let p = base + Int(address)
+        switch size {
+        case 1: return UInt64(p.load(as: UInt8.self))
+        case 2: return UInt64(p.loadUnaligned(as: UInt16.self))
+        case 4: return UInt64(p.loadUnaligned(as: UInt32.self))
+        default: return p.loadUnaligned(as: UInt64.self)
+        }
+    }
+
+    /// A guest store of the low `size` bytes of `value`. Throws a page fault at `pc`.
+    @inline(__always)
+    public func store(_ address: UInt64, _ value: UInt64, size: Int, pc: UInt64) throws(GuestException) {
+        try check(address, size, 2, pc: pc)
+        noteWrite(address, size)
+        let p = base + Int(address)
+        switch size {
+        case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+        case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: 0, as: UInt16.self)
+        case 4: p.storeBytes(of: UInt32(truncatingIfNeeded: value), toByteOffset: 0, as: UInt32.self)
+        default: p.storeBytes(of: value, toByteOffset: 0, as: UInt64.self)
+        }
+    }
+
+    /// An instruction byte, or nil when the page is not executable. Marks the page as holding
+    /// translated code.
+    public func fetch(_ address: UInt64) -> UInt8? {
+        guard address < size else { return nil }
+        let page = Int(address >> 12)
+        guard pageTable[page] & PagePermissions.execute.rawValue != 0 else { return nil }
+        pageTable[page] |= PagePermissions.translated.rawValue
+        return (base + Int(address)).load(as: UInt8.self)
+    }
+
+    // MARK: host-side access (syscalls, loader)
+
+    /// A host pointer to guest `address ..< address + length` if every page allows `access`
+    /// (`.read` or `.write`), else nil. Writes through it must be announced with `didWrite`.
+    public func hostPointer(_ address: UInt64, length: UInt64, access: PagePermissions) -> UnsafeMutableRawPointer? {
+        if length == 0 { return address <= size ? base + Int(min(address, size)) : nil }
+        guard address < size, length <= size - address else { return nil }
+        var page = address / Self.pageSize
+        let last = (address + length - 1) / Self.pageSize
+        while page <= last {
+            if pageTable[Int(page)] & access.rawValue != access.rawValue { return nil }
+            page += 1
+        }
+        return base + Int(address)
+    }
+
+    /// Tells the address space the host wrote `address ..< address + length` (invalidates code).
+    public func didWrite(_ address: UInt64, length: UInt64) {
+        guard length > 0, address < size, length <= size - address else { return }
+        var p = address
+        while p < address + length {
+            let chunk = min(length - (p - address), 1 << 20)
+            let first = p >> 12, last = (p + chunk - 1) >> 12
+            for page in first...last where pageTable[Int(page)] & PagePermissions.translated.rawValue != 0 {
+                pageTable[Int(page)] &= ~PagePermissions.translated.rawValue
+                codeModified?(page)
+            }
+            p += chunk
+        }
+    }
+
+    /// Copies bytes out of guest memory, or nil when any page is unreadable.
+    public func read(_ address: UInt64, count: Int) -> [UInt8]? {
+        guard count >= 0, let p = hostPointer(address, length: UInt64(count), access: .read) else { return nil }
+        return Array(UnsafeRawBufferPointer(start: p, count: count))
+    }
+
+    /// Copies bytes into guest memory ignoring page permissions (the loader's access);
+    /// false when the range is not mapped.
+    @discardableResult
+    public func poke(_ address: UInt64, _ bytes: some Collection<UInt8>) -> Bool {
+        let n = UInt64(bytes.count)
+        guard isMapped(address, length: n), n > 0 || address <= size else { return false }
+        let p = base + Int(address)
+        var i = 0
+        for byte in bytes { p.storeBytes(of: byte, toByteOffset: i, as: UInt8.self); i += 1 }
+        didWrite(address, length: n)
+        return true
+    }
+
+    /// A NUL-terminated string at `address` of at most `limit` bytes, or nil when unreadable or
+    /// unterminated.
+    public func cString(at address: UInt64, limit: Int = 4096) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var a = address
+        while bytes.count < limit {
+            guard let p = hostPointer(a, length: 1, access: .read) else { return nil }
+            let c = p.load(as: UInt8.self)
+            if c == 0 { return bytes }
+            bytes.append(c)
+            a &+= 1
+        }
+        return nil
+    }
+}

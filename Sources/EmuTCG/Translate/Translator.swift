@@ -1,0 +1,613 @@
+/// The front end: guest x86-64 instructions → an `IRBlock`.
+///
+/// A block runs until a control transfer, a SYSCALL, an exception, or `maximumInstructions`.
+/// Within one instruction every memory access comes before the register and flag writes, so a
+/// fault leaves the guest state as it was before the instruction.
+public struct Translator: Sendable {
+    /// Instructions per block at most.
+    public var maximumInstructions: Int
+
+    /// A translator with blocks of at most `maximumInstructions` instructions.
+    public init(maximumInstructions: Int = 64) {
+        self.maximumInstructions = max(1, maximumInstructions)
+    }
+
+    /// Translates the block starting at `pc`, fetching instruction bytes through `fetch`.
+    /// Never throws: an undecodable instruction or an unfetchable byte becomes the block's
+    /// exception exit (at the exact PC), after the instructions before it.
+    public func translate(at pc: UInt64, fetch: (UInt64) -> UInt8?) -> IRBlock {
+        var emitter = InstructionEmitter()
+        var address = pc
+        var count = 0
+        var exit: IRExit? = nil
+        let decoder = Decoder()
+        while exit == nil {
+            let insn: Instruction
+            do {
+                insn = try decoder.decode(at: address, fetch: fetch)
+            } catch {
+                switch error {
+                case .invalidOpcode(let at): exit = .exception(.invalidOpcode(pc: at))
+                case .fetchFault(let at): exit = .exception(.pageFault(pc: address, address: at, write: false))
+                }
+                break
+            }
+            count += 1
+            exit = emitter.translate(insn)
+            address = insn.nextAddress
+            if exit == nil && count >= maximumInstructions { exit = .jump(address) }
+        }
+        return IRBlock(start: pc, end: max(address, pc &+ 1), instructionCount: count, ops: emitter.b.ops,
+                       exit: exit ?? .jump(address), tempCount: Int(emitter.b.tempCount))
+    }
+}
+
+/// A resolved operand: where to read and write it.
+enum Location {
+    case register(Int, size: Int)
+    case highByte(Int)
+    case memory(IRTemp, size: Int)
+    case immediate(UInt64)
+}
+
+@inline(__always) func sizeMask(_ size: Int) -> UInt64 { size >= 8 ? ~0 : (1 << UInt64(size * 8)) - 1 }
+
+struct InstructionEmitter {
+    var b = IRBuilder()
+    var pc: UInt64 = 0
+
+    // MARK: operands
+
+    mutating func address(_ m: MemoryOperand) -> IRTemp {
+        var t: IRTemp? = nil
+        if let base = m.base { t = b.get(base) }
+        if let index = m.index {
+            var i = b.get(index)
+            if m.scale > 1 { i = b.binary(.shl, i, UInt64(m.scale.trailingZeroBitCount)) }
+            t = t.map { b.binary(.add, $0, i) } ?? i
+        }
+        let disp = UInt64(bitPattern: m.displacement)
+        var ea: IRTemp
+        if let t { ea = disp == 0 ? t : b.binary(.add, t, disp) } else { ea = b.constant(disp) }
+        if m.addressSize == 4 { ea = b.unary(.zeroExtend32, ea) }
+        switch m.segment {
+        case .fs: ea = b.binary(.add, ea, b.get(StateSlot.fsBase))
+        case .gs: ea = b.binary(.add, ea, b.get(StateSlot.gsBase))
+        case .none: break
+        }
+        return ea
+    }
+
+    mutating func locate(_ o: Operand, size: Int) -> Location {
+        switch o {
+        case .register(let r, let s): return .register(r, size: s)
+        case .highByte(let r): return .highByte(r)
+        case .memory(let m): return .memory(address(m), size: size)
+        case .immediate(let v): return .immediate(v)
+        case .xmm: return .immediate(0) // never used as an integer operand
+        }
+    }
+
+    mutating func read(_ l: Location) -> IRTemp {
+        switch l {
+        case .register(let r, let s):
+            return b.zeroExtend(b.get(r), size: s)
+        case .highByte(let r):
+            return b.unary(.zeroExtend8, b.binary(.shr, b.get(r), 8))
+        case .memory(let a, let s):
+            return b.load(a, size: s, pc: pc)
+        case .immediate(let v):
+            return b.constant(v)
+        }
+    }
+
+    /// Reads an operand at `size` (immediates masked to it).
+    mutating func read(_ l: Location, size: Int) -> IRTemp {
+        if case .immediate(let v) = l { return b.constant(v & sizeMask(size)) }
+        return read(l)
+    }
+
+    mutating func write(_ l: Location, _ v: IRTemp) {
+        switch l {
+        case .register(let r, let s):
+            switch s {
+            case 8: b.put(r, v)
+            case 4: b.put(r, b.unary(.zeroExtend32, v))
+            default:
+                let keep = b.binary(.and, b.get(r), ~sizeMask(s))
+                b.put(r, b.binary(.or, keep, b.zeroExtend(v, size: s)))
+            }
+        case .highByte(let r):
+            let keep = b.binary(.and, b.get(r), ~UInt64(0xFF00))
+            let byte = b.binary(.shl, b.unary(.zeroExtend8, v), 8)
+            b.put(r, b.binary(.or, keep, byte))
+        case .memory(let a, let s):
+            b.store(a, v, size: s, pc: pc)
+        case .immediate:
+            break
+        }
+    }
+
+    mutating func writeGPR(_ r: Int, size: Int, _ v: IRTemp) { write(.register(r, size: size), v) }
+    mutating func readGPR(_ r: Int, size: Int) -> IRTemp { read(.register(r, size: size)) }
+
+    mutating func carry() -> IRTemp { b.binary(.and, b.flags(), RFlags.cf) }
+
+    mutating func setFlags(_ op: ConditionCodeOp, _ size: Int, _ dst: IRTemp, _ src: IRTemp, _ src2: IRTemp? = nil) {
+        b.emit(.setFlags(op, size: size, dst: dst, src: src, src2: src2 ?? dst))
+    }
+
+    mutating func setEFlags(_ f: IRTemp) {
+        b.emit(.setFlags(.eflags, size: 8, dst: f, src: f, src2: f))
+    }
+
+    mutating func push(_ v: IRTemp, size: Int) {
+        let sp = b.binary(.sub, b.get(4), UInt64(size))
+        b.store(sp, v, size: size, pc: pc)
+        b.put(4, sp)
+    }
+
+    /// Pops into a temp; returns (value, new RSP) without writing RSP yet.
+    mutating func pop(size: Int) -> (IRTemp, IRTemp) {
+        let sp = b.get(4)
+        let v = b.load(sp, size: size, pc: pc)
+        return (v, b.binary(.add, sp, UInt64(size)))
+    }
+
+    /// Source of a packed operation as (low, high) temps; m128 operands checked for alignment
+    /// when `aligned`.
+    mutating func xmmSource(_ o: Operand, aligned: Bool) -> (IRTemp, IRTemp) {
+        switch o {
+        case .xmm(let x):
+            return (b.get(StateSlot.xmm(x)), b.get(StateSlot.xmm(x) + 1))
+        case .memory(let m):
+            let a = address(m)
+            if aligned { b.emit(.checkAlignment(address: a, alignment: 16, pc: pc)) }
+            let lo = b.load(a, size: 8, pc: pc)
+            let hi = b.load(b.binary(.add, a, 8), size: 8, pc: pc)
+            return (lo, hi)
+        default:
+            return (b.constant(0), b.constant(0))
+        }
+    }
+
+    // MARK: instructions
+
+    /// Emits IR for one instruction; returns the block exit when the instruction ends the block.
+    mutating func translate(_ i: Instruction) -> IRExit? {
+        pc = i.address
+        let size = i.operandSize
+        let ops = i.operands
+        let next = i.nextAddress
+        switch i.mnemonic {
+        case .add, .or, .adc, .sbb, .and, .sub, .xor, .cmp, .test:
+            let dst = locate(ops[0], size: size)
+            let a = read(dst, size: size)
+            let s = read(locate(ops[1], size: size), size: size)
+            switch i.mnemonic {
+            case .add:
+                let r = b.binary(.add, a, s); write(dst, r); setFlags(.add, size, r, s)
+            case .adc:
+                let c = carry()
+                let r = b.binary(.add, b.binary(.add, a, s), c); write(dst, r); setFlags(.adc, size, r, s, c)
+            case .sub:
+                let r = b.binary(.sub, a, s); write(dst, r); setFlags(.sub, size, r, s)
+            case .sbb:
+                let c = carry()
+                let r = b.binary(.sub, b.binary(.sub, a, s), c); write(dst, r); setFlags(.sbb, size, r, s, c)
+            case .cmp:
+                let r = b.binary(.sub, a, s); setFlags(.sub, size, r, s)
+            case .test:
+                let r = b.binary(.and, a, s); setFlags(.logic, size, r, r)
+            default:
+                let op: IRBinaryOp = i.mnemonic == .and ? .and : (i.mnemonic == .or ? .or : .xor)
+                let r = b.binary(op, a, s); write(dst, r); setFlags(.logic, size, r, r)
+            }
+        case .inc, .dec:
+            let dst = locate(ops[0], size: size)
+            let a = read(dst)
+            let c = carry()
+            let one = b.constant(1)
+            let r = b.binary(i.mnemonic == .inc ? .add : .sub, a, one)
+            write(dst, r)
+            setFlags(i.mnemonic == .inc ? .inc : .dec, size, r, one, c)
+        case .neg:
+            let dst = locate(ops[0], size: size)
+            let a = read(dst)
+            let r = b.unary(.neg, a)
+            write(dst, r)
+            setFlags(.sub, size, r, a)
+        case .not:
+            let dst = locate(ops[0], size: size)
+            write(dst, b.unary(.not, read(dst)))
+        case .mul, .imul1:
+            let signed = i.mnemonic == .imul1
+            let s = read(locate(ops[0], size: size))
+            let acc = readGPR(0, size: size)
+            if size == 8 {
+                let lo = b.binary(.mul, acc, s)
+                let hi = b.binary(signed ? .mulHighSigned : .mulHighUnsigned, acc, s)
+                let overflow = signed ? b.binary(.notEqual, hi, b.binary(.sar, lo, 63)) : b.binary(.notEqual, hi, 0)
+                b.put(0, lo); b.put(2, hi)
+                setFlags(.mul, 8, lo, overflow)
+            } else {
+                let x = signed ? b.signExtend(acc, size: size) : acc
+                let y = signed ? b.signExtend(s, size: size) : s
+                let p = b.binary(.mul, x, y)
+                let overflow: IRTemp
+                if signed {
+                    overflow = b.binary(.notEqual, p, b.signExtend(p, size: size))
+                } else {
+                    overflow = b.binary(.notEqual, b.binary(.shr, p, UInt64(size * 8)), 0)
+                }
+                if size == 1 {
+                    writeGPR(0, size: 2, p)
+                } else {
+                    writeGPR(0, size: size, p)
+                    writeGPR(2, size: size, b.binary(.shr, p, UInt64(size * 8)))
+                }
+                setFlags(.mul, size, p, overflow)
+            }
+        case .imul:
+            let dst = locate(ops[0], size: size)
+            let x = read(locate(ops[1], size: size), size: size)
+            let y = ops.count > 2 ? b.constant(ops[2].immediateValue & sizeMask(size)) : read(dst)
+            let sx = b.signExtend(x, size: size), sy = b.signExtend(y, size: size)
+            let p = b.binary(.mul, sx, sy)
+            let overflow: IRTemp
+            if size == 8 {
+                overflow = b.binary(.notEqual, b.binary(.mulHighSigned, sx, sy), b.binary(.sar, p, 63))
+            } else {
+                overflow = b.binary(.notEqual, p, b.signExtend(p, size: size))
+            }
+            write(dst, p)
+            setFlags(.mul, size, p, overflow)
+        case .div, .idiv:
+            let s = read(locate(ops[0], size: size))
+            _ = b.helper(.divide(size: size, signed: i.mnemonic == .idiv), [s], result: false, pc: pc)
+        case .shl, .shr, .sar:
+            let dst = locate(ops[0], size: size)
+            let a = read(dst)
+            var count = read(locate(ops[1], size: 1), size: 1)
+            count = b.binary(.and, count, size == 8 ? 63 : 31)
+            let before = b.binary(.sub, count, 1)
+            let r: IRTemp, s: IRTemp
+            switch i.mnemonic {
+            case .shl:
+                r = b.binary(.shl, a, count); s = b.binary(.shl, a, before)
+                write(dst, r)
+                b.emit(.setFlagsIf(when: count, .shl, size: size, dst: r, src: s, src2: a))
+            case .shr:
+                r = b.binary(.shr, a, count); s = b.binary(.shr, a, before)
+                write(dst, r)
+                b.emit(.setFlagsIf(when: count, .shr, size: size, dst: r, src: s, src2: a))
+            default:
+                let sa = b.signExtend(a, size: size)
+                r = b.binary(.sar, sa, count); s = b.binary(.sar, sa, before)
+                write(dst, r)
+                b.emit(.setFlagsIf(when: count, .sar, size: size, dst: r, src: s, src2: a))
+            }
+        case .rol, .ror, .rcl, .rcr:
+            let dst = locate(ops[0], size: size)
+            let a = read(dst)
+            let count = read(locate(ops[1], size: 1), size: 1)
+            if let r = b.helper(.rotate(i.mnemonic, size: size), [a, count], result: true, pc: pc) { write(dst, r) }
+        case .shld, .shrd:
+            let dst = locate(ops[0], size: size)
+            let a = read(dst)
+            let s = read(locate(ops[1], size: size))
+            let count = read(locate(ops[2], size: 1), size: 1)
+            if let r = b.helper(.doubleShift(left: i.mnemonic == .shld, size: size), [a, s, count], result: true, pc: pc) {
+                write(dst, r)
+            }
+        case .bt, .bts, .btr, .btc:
+            let bits = UInt64(size * 8)
+            var bitIndex: IRTemp
+            var loc: Location
+            if case .memory(let m) = ops[0], case .register = ops[1] {
+                let offset = b.signExtend(read(locate(ops[1], size: size)), size: size)
+                let shift = UInt64(bits.trailingZeroBitCount)
+                let byteOffset = b.binary(.shl, b.binary(.sar, offset, shift), UInt64(size.trailingZeroBitCount))
+                loc = .memory(b.binary(.add, address(m), byteOffset), size: size)
+                bitIndex = b.binary(.and, offset, bits - 1)
+            } else {
+                loc = locate(ops[0], size: size)
+                bitIndex = b.binary(.and, read(locate(ops[1], size: size), size: size), bits - 1)
+            }
+            let v = read(loc)
+            let bit = b.binary(.and, b.binary(.shr, v, bitIndex), 1)
+            let mask = b.binary(.shl, b.constant(1), bitIndex)
+            switch i.mnemonic {
+            case .bts: write(loc, b.binary(.or, v, mask))
+            case .btr: write(loc, b.binary(.and, v, b.unary(.not, mask)))
+            case .btc: write(loc, b.binary(.xor, v, mask))
+            default: break
+            }
+            let f = b.binary(.or, b.binary(.and, b.flags(), ~RFlags.cf), bit)
+            setEFlags(f)
+        case .bsf, .bsr:
+            let dst = locate(ops[0], size: size)
+            let s = read(locate(ops[1], size: size))
+            let old = read(dst)
+            let isZero = b.binary(.equal, s, 0)
+            let index: IRTemp
+            if i.mnemonic == .bsf {
+                index = b.unary(.countTrailingZeros, s)
+            } else {
+                index = b.binary(.sub, b.constant(63), b.unary(.countLeadingZeros, s))
+            }
+            write(dst, b.select(isZero, old, index))
+            setEFlags(b.binary(.shl, isZero, 6))
+        case .tzcnt, .lzcnt:
+            return .exception(.invalidOpcode(pc: pc))
+        case .popcnt:
+            let dst = locate(ops[0], size: size)
+            let s = read(locate(ops[1], size: size))
+            write(dst, b.unary(.popCount, s))
+            setEFlags(b.binary(.shl, b.binary(.equal, s, 0), 6))
+        case .bswap:
+            guard case .register(let r, _) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            if size == 8 { b.put(r, b.unary(.byteSwap64, b.get(r))) }
+            else if size == 4 { b.put(r, b.unary(.byteSwap32, b.get(r))) }
+            else { writeGPR(r, size: 2, b.constant(0)) } // BSWAP r16 is undefined; hardware zeroes it
+        case .mov:
+            let dst = locate(ops[0], size: size)
+            write(dst, read(locate(ops[1], size: size), size: size))
+        case .movzx:
+            let srcSize = i.sourceSize
+            let v = read(locate(ops[1], size: srcSize))
+            write(locate(ops[0], size: size), v)
+        case .movsx, .movsxd:
+            let srcSize = i.sourceSize
+            let v = b.signExtend(read(locate(ops[1], size: srcSize)), size: srcSize)
+            write(locate(ops[0], size: size), v)
+        case .lea:
+            guard case .memory(let m) = ops[1] else { return .exception(.invalidOpcode(pc: pc)) }
+            write(locate(ops[0], size: size), address(m))
+        case .xchg:
+            let l0 = locate(ops[0], size: size), l1 = locate(ops[1], size: size)
+            let v0 = read(l0), v1 = read(l1)
+            write(l0, v1); write(l1, v0)
+        case .cmpxchg:
+            let dst = locate(ops[0], size: size)
+            let d = read(dst)
+            let acc = readGPR(0, size: size)
+            let src = read(locate(ops[1], size: size))
+            let r = b.binary(.sub, acc, d)
+            let equal = b.binary(.equal, acc, d)
+            write(dst, b.select(equal, src, d))
+            // RAX is written only on failure (a 32-bit CMPXCHG that succeeds leaves RAX's top).
+            let newAcc = b.select(equal, b.get(0), size == 4 ? d : b.binary(.or, b.binary(.and, b.get(0), ~sizeMask(size)), d))
+            b.put(0, newAcc)
+            setFlags(.sub, size, r, d)
+        case .xadd:
+            let dst = locate(ops[0], size: size)
+            let d = read(dst)
+            let src = locate(ops[1], size: size)
+            let s = read(src)
+            let r = b.binary(.add, d, s)
+            write(dst, r)
+            write(src, d)
+            setFlags(.add, size, r, s)
+        case .cmpxchg16b:
+            guard case .memory(let m) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            _ = b.helper(.compareExchange16, [address(m)], result: false, pc: pc)
+        case .cmpxchg8b:
+            guard case .memory(let m) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let a = address(m)
+            let mem = b.load(a, size: 8, pc: pc)
+            let expected = b.binary(.or, readGPR(0, size: 4), b.binary(.shl, readGPR(2, size: 4), 32))
+            let replacement = b.binary(.or, readGPR(3, size: 4), b.binary(.shl, readGPR(1, size: 4), 32))
+            let equal = b.binary(.equal, mem, expected)
+            b.store(a, b.select(equal, replacement, mem), size: 8, pc: pc)
+            let eax = b.select(equal, b.get(0), b.unary(.zeroExtend32, mem))
+            let edx = b.select(equal, b.get(2), b.binary(.shr, mem, 32))
+            b.put(0, eax); b.put(2, edx)
+            let f = b.binary(.or, b.binary(.and, b.flags(), ~RFlags.zf), b.binary(.shl, equal, 6))
+            setEFlags(f)
+        case .cmov:
+            let dst = locate(ops[0], size: size)
+            let s = read(locate(ops[1], size: size))
+            let d = read(dst)
+            write(dst, b.select(b.condition(i.condition), s, d))
+        case .setcc:
+            write(locate(ops[0], size: 1), b.condition(i.condition))
+        case .signExtendAccumulator:
+            let half = size / 2
+            writeGPR(0, size: size, b.signExtend(readGPR(0, size: half), size: half))
+        case .signExtendIntoDX:
+            let v = b.signExtend(readGPR(0, size: size), size: size)
+            writeGPR(2, size: size, b.binary(.sar, v, 63))
+        case .push:
+            let v = read(locate(ops[0], size: size), size: size)
+            push(v, size: size)
+        case .pop:
+            let (v, sp) = pop(size: size)
+            if case .register(let r, _) = ops[0] {
+                b.put(4, sp)
+                writeGPR(r, size: size, v)
+            } else {
+                // The address of POP m is computed with RSP already incremented.
+                let old = b.get(4)
+                b.put(4, sp)
+                let dst = locate(ops[0], size: size)
+                b.put(4, old)
+                write(dst, v)
+                b.put(4, sp)
+            }
+        case .pushf:
+            let f = b.binary(.or, b.flags(), b.get(StateSlot.otherFlags))
+            let df = b.binary(.shl, b.get(StateSlot.df), 10)
+            push(b.binary(.or, b.binary(.or, f, df), 0x2), size: size)
+        case .popf:
+            let (v, sp) = pop(size: size)
+            b.put(4, sp)
+            _ = b.helper(.popFlags, [v], result: false, pc: pc)
+        case .leave:
+            let bp = b.get(5)
+            let v = b.load(bp, size: 8, pc: pc)
+            b.put(4, b.binary(.add, bp, 8))
+            b.put(5, v)
+        case .jmp:
+            if case .immediate(let target) = ops[0] { return .jump(target) }
+            return .indirect(read(locate(ops[0], size: 8)))
+        case .jcc:
+            return .branch(b.condition(i.condition), taken: ops[0].immediateValue, notTaken: next)
+        case .jrcxz:
+            let c = b.binary(.equal, readGPR(1, size: size), 0)
+            return .branch(c, taken: ops[0].immediateValue, notTaken: next)
+        case .loop:
+            let rcx = b.binary(.sub, b.get(1), 1)
+            b.put(1, rcx)
+            var c = b.binary(.notEqual, rcx, 0)
+            if i.condition == 0 { c = b.binary(.and, c, b.binary(.xor, b.condition(4), 1)) }
+            if i.condition == 1 { c = b.binary(.and, c, b.condition(4)) }
+            return .branch(c, taken: ops[0].immediateValue, notTaken: next)
+        case .call:
+            if case .immediate(let t) = ops[0] {
+                push(b.constant(next), size: 8)
+                return .jump(t)
+            }
+            let t = read(locate(ops[0], size: 8))
+            push(b.constant(next), size: 8)
+            return .indirect(t)
+        case .ret:
+            let (v, sp) = pop(size: 8)
+            let extra = ops.first?.immediateValue ?? 0
+            b.put(4, extra == 0 ? sp : b.binary(.add, sp, extra))
+            return .indirect(v)
+        case .movs, .stos, .lods, .cmps, .scas:
+            let addressSize = i.prefixes.addressSizeOverride ? 4 : 8
+            _ = b.helper(.string(i.mnemonic, size: size, rep: i.prefixes.rep, repne: i.prefixes.repne,
+                                 addressSize: addressSize), [], result: false, pc: pc)
+        case .clc, .stc, .cmc:
+            let f = b.flags()
+            let r: IRTemp
+            switch i.mnemonic {
+            case .clc: r = b.binary(.and, f, ~RFlags.cf)
+            case .stc: r = b.binary(.or, f, RFlags.cf)
+            default: r = b.binary(.xor, f, RFlags.cf)
+            }
+            setEFlags(r)
+        case .cld: b.put(StateSlot.df, b.constant(0))
+        case .std: b.put(StateSlot.df, b.constant(1))
+        case .lahf:
+            let f = b.binary(.or, b.binary(.and, b.flags(), 0xD5), 0x2)
+            write(.highByte(0), f)
+        case .sahf:
+            let ah = read(.highByte(0))
+            let f = b.binary(.or, b.binary(.and, b.flags(), RFlags.of), b.binary(.and, ah, 0xD5))
+            setEFlags(f)
+        case .nop, .pause, .fence:
+            break
+        case .hlt:
+            return .exception(.generalProtection(pc: pc))
+        case .int3:
+            return .exception(.breakpoint(pc: next))
+        case .ud2:
+            return .exception(.invalidOpcode(pc: pc))
+        case .syscall:
+            return .syscall(at: pc, next: next)
+        case .cpuid:
+            _ = b.helper(.cpuid, [], result: false, pc: pc)
+        case .rdtsc:
+            _ = b.helper(.rdtsc, [], result: false, pc: pc)
+        case .ldmxcsr:
+            let v = read(locate(ops[0], size: 4))
+            b.put(StateSlot.mxcsr, v)
+        case .stmxcsr:
+            write(locate(ops[0], size: 4), b.get(StateSlot.mxcsr))
+        case .fnstcw:
+            write(locate(ops[0], size: 2), b.get(StateSlot.fpuControl))
+        case .fldcw:
+            b.put(StateSlot.fpuControl, read(locate(ops[0], size: 2)))
+        case .move128, .alignedMove128:
+            let aligned = i.mnemonic == .alignedMove128
+            switch (ops[0], ops[1]) {
+            case (.xmm(let d), _):
+                let (lo, hi) = xmmSource(ops[1], aligned: aligned)
+                b.put(StateSlot.xmm(d), lo); b.put(StateSlot.xmm(d) + 1, hi)
+            case (.memory(let m), .xmm(let s)):
+                let a = address(m)
+                if aligned { b.emit(.checkAlignment(address: a, alignment: 16, pc: pc)) }
+                b.store(a, b.get(StateSlot.xmm(s)), size: 8, pc: pc)
+                b.store(b.binary(.add, a, 8), b.get(StateSlot.xmm(s) + 1), size: 8, pc: pc)
+            default:
+                return .exception(.invalidOpcode(pc: pc))
+            }
+        case .movdToXMM:
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let v = read(locate(ops[1], size: size))
+            b.put(StateSlot.xmm(d), v); b.put(StateSlot.xmm(d) + 1, b.constant(0))
+        case .movdFromXMM:
+            guard case .xmm(let s) = ops[1] else { return .exception(.invalidOpcode(pc: pc)) }
+            write(locate(ops[0], size: size), b.zeroExtend(b.get(StateSlot.xmm(s)), size: size))
+        case .movq:
+            switch (ops[0], ops[1]) {
+            case (.xmm(let d), .xmm(let s)):
+                b.put(StateSlot.xmm(d), b.get(StateSlot.xmm(s))); b.put(StateSlot.xmm(d) + 1, b.constant(0))
+            case (.xmm(let d), .memory(let m)):
+                let v = b.load(address(m), size: 8, pc: pc)
+                b.put(StateSlot.xmm(d), v); b.put(StateSlot.xmm(d) + 1, b.constant(0))
+            case (.memory(let m), .xmm(let s)):
+                b.store(address(m), b.get(StateSlot.xmm(s)), size: 8, pc: pc)
+            default:
+                return .exception(.invalidOpcode(pc: pc))
+            }
+        case .movss, .movsdSSE:
+            let n = i.mnemonic == .movss ? 4 : 8
+            switch (ops[0], ops[1]) {
+            case (.xmm(let d), .xmm(let s)):
+                let keep = n == 8 ? b.constant(0) : b.binary(.and, b.get(StateSlot.xmm(d)), ~UInt64(0xFFFF_FFFF))
+                let low = b.zeroExtend(b.get(StateSlot.xmm(s)), size: n)
+                b.put(StateSlot.xmm(d), b.binary(.or, keep, low))
+            case (.xmm(let d), .memory(let m)):
+                let v = b.load(address(m), size: n, pc: pc)
+                b.put(StateSlot.xmm(d), v); b.put(StateSlot.xmm(d) + 1, b.constant(0))
+            case (.memory(let m), .xmm(let s)):
+                b.store(address(m), b.get(StateSlot.xmm(s)), size: n, pc: pc)
+            default:
+                return .exception(.invalidOpcode(pc: pc))
+            }
+        case .movlp, .movhp:
+            let half = i.mnemonic == .movlp ? 0 : 1
+            switch (ops[0], ops[1]) {
+            case (.xmm(let d), .memory(let m)):
+                b.put(StateSlot.xmm(d) + half, b.load(address(m), size: 8, pc: pc))
+            case (.memory(let m), .xmm(let s)):
+                b.store(address(m), b.get(StateSlot.xmm(s) + half), size: 8, pc: pc)
+            default:
+                return .exception(.invalidOpcode(pc: pc))
+            }
+        case .movhlps, .movlhps:
+            guard case .xmm(let d) = ops[0], case .xmm(let s) = ops[1] else { return .exception(.invalidOpcode(pc: pc)) }
+            if i.mnemonic == .movhlps { b.put(StateSlot.xmm(d), b.get(StateSlot.xmm(s) + 1)) }
+            else { b.put(StateSlot.xmm(d) + 1, b.get(StateSlot.xmm(s))) }
+        case .packed(let op):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = xmmSource(ops[1], aligned: true)
+            _ = b.helper(.packed(op, destination: d), [lo, hi], result: false, pc: pc)
+        case .packedShiftImmediate(let op):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            _ = b.helper(.packedShift(op, destination: d, count: Int(ops[1].immediateValue & 0xFF)), [], result: false, pc: pc)
+        case .shuffle(let op):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = xmmSource(ops[1], aligned: true)
+            _ = b.helper(.shuffle(op, destination: d, immediate: UInt8(ops[2].immediateValue & 0xFF)), [lo, hi], result: false, pc: pc)
+        case .moveMask(let op):
+            guard case .register(let r, _) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = xmmSource(ops[1], aligned: false)
+            if let m = b.helper(.moveMask(op), [lo, hi], result: true, pc: pc) { b.put(r, m) }
+        }
+        return nil
+    }
+}
+
+extension Operand {
+    /// The immediate's value (0 for other operands).
+    var immediateValue: UInt64 {
+        if case .immediate(let v) = self { return v }
+        return 0
+    }
+}
+

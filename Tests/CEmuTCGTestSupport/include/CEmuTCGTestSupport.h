@@ -1,0 +1,17 @@
+#ifndef EMU_TCG_TEST_SUPPORT_H
+#define EMU_TCG_TEST_SUPPORT_H
+#include <stdint.h>
+
+/// Operations emu_native_alu runs on the host CPU.
+enum emu_native_op {
+    EMU_NATIVE_ADD, EMU_NATIVE_OR, EMU_NATIVE_ADC, EMU_NATIVE_SBB, EMU_NATIVE_AND, EMU_NATIVE_SUB,
+    EMU_NATIVE_XOR, EMU_NATIVE_CMP, EMU_NATIVE_SHL, EMU_NATIVE_SHR, EMU_NATIVE_SAR, EMU_NATIVE_IMUL,
+    EMU_NATIVE_ROL, EMU_NATIVE_ROR, EMU_NATIVE_NEG, EMU_NATIVE_INC, EMU_NATIVE_DEC, EMU_NATIVE_RCL,
+    EMU_NATIVE_RCR, EMU_NATIVE_COUNT
+};
+
+/// Runs `op a, b` (b in CL for shifts) at `size` bytes (1, 2, 4, 8) on the host CPU with RFLAGS
+/// = flags_in beforehand; returns the result (zero-extended) and the RFLAGS after it.
+/// Returns 0 and leaves *flags_out untouched for an unknown op or size.
+uint64_t emu_native_alu(int op, int size, uint64_t a, uint64_t b, uint64_t flags_in, uint64_t *flags_out);
+#endif
