@@ -92,12 +92,19 @@ public final class Executor {
         return compiled
     }
 
-    /// Runs from the current RIP until a SYSCALL, an exception, or a stop request.
-    public func run() -> StopReason {
+    /// Runs from the current RIP until a SYSCALL, an exception, a stop request, or (when given)
+    /// `blockBudget` blocks have run (then `.stopRequested` with RIP at the next block).
+    public func run(blockBudget: Int = .max) -> StopReason {
         let s = cpu.slots
         let t = temps
         var current = block(at: s[StateSlot.rip])
+        var budget = blockBudget
         while true {
+            budget -= 1
+            if budget < 0 {
+                s[StateSlot.rip] = current.start
+                return .stopRequested
+            }
             if stop.load(ordering: .relaxed) {
                 stop.store(false, ordering: .relaxed)
                 s[StateSlot.rip] = current.start

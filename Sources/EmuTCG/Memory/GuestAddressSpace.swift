@@ -294,15 +294,27 @@ public final class GuestAddressSpace {
         return Array(UnsafeRawBufferPointer(start: p, count: count))
     }
 
-    /// Copies bytes into guest memory ignoring page permissions (the loader's access);
-    /// false when the range is not mapped.
+    /// Copies bytes into guest memory ignoring page permissions (the loader's and debugger's
+    /// access); false when the range is not mapped.
     @discardableResult
     public func poke(_ address: UInt64, _ bytes: some Collection<UInt8>) -> Bool {
         let n = UInt64(bytes.count)
-        guard isMapped(address, length: n), n > 0 || address <= size else { return false }
+        guard n > 0 else { return address <= size }
+        guard isMapped(address, length: n) else { return false }
+        let firstPage = address & ~(Self.pageSize - 1)
+        let span = Int(((address + n + Self.pageSize - 1) & ~(Self.pageSize - 1)) - firstPage)
+        let readOnly = hostPointer(address, length: n, access: .write) == nil
+        if readOnly { mprotect(base + Int(firstPage), span, PROT_READ | PROT_WRITE) }
         let p = base + Int(address)
         var i = 0
         for byte in bytes { p.storeBytes(of: byte, toByteOffset: i, as: UInt8.self); i += 1 }
+        if readOnly {
+            var page = firstPage
+            while page < firstPage + UInt64(span) {
+                mprotect(base + Int(page), Int(Self.pageSize), Self.hostProtection(permissions(at: page)))
+                page += Self.pageSize
+            }
+        }
         didWrite(address, length: n)
         return true
     }

@@ -1,0 +1,112 @@
+import Testing
+@testable import EmuTCG
+
+@Suite struct DecoderTests {
+    func decode(_ bytes: [UInt8], at address: UInt64 = 0x1000) throws(DecodeError) -> Instruction {
+        try Decoder().decode(at: address) { a in
+            a >= address && a - address < UInt64(bytes.count) ? bytes[Int(a - address)] : nil
+        }
+    }
+
+    @Test func registerToRegisterWithREX() throws {
+        // mov r12d, r13d
+        let i = try decode([0x45, 0x89, 0xEC])
+        #expect(i.length == 3 && i.mnemonic == .mov && i.operandSize == 4)
+        #expect(i.operands == [.register(12, size: 4), .register(13, size: 4)])
+    }
+
+    @Test func ripRelativeIsResolvedAgainstTheNextInstruction() throws {
+        // mov r9d, [rip + 0xa9074] at 0x402301 (7 bytes) → 0x4ab37c
+        let i = try decode([0x44, 0x8B, 0x0D, 0x74, 0x90, 0x0A, 0x00], at: 0x402301)
+        guard case .memory(let m) = i.operands[1] else { Issue.record("not memory"); return }
+        #expect(i.length == 7 && m.ripRelative && m.displacement == 0x4AB37C && m.base == nil)
+    }
+
+    @Test func immediateLengthsCountTowardTheInstruction() throws {
+        // and eax, 0x2d82203
+        let i = try decode([0x25, 0x03, 0x22, 0xD8, 0x02])
+        #expect(i.length == 5 && i.operands == [.register(0, size: 4), .immediate(0x2D8_2203)])
+        // mov rax, imm64
+        let j = try decode([0x48, 0xB8, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(j.length == 10 && j.operands[1] == .immediate(0x0807_0605_0403_0201))
+        // add qword [rsp+8], -1 (sign-extended imm8)
+        let k = try decode([0x48, 0x83, 0x44, 0x24, 0x08, 0xFF])
+        #expect(k.length == 6 && k.operands[1] == .immediate(UInt64.max))
+    }
+
+    @Test func sibWithIndexScaleAndDisplacement() throws {
+        // lea rax, [rbx + rcx*8 + 0x10]
+        let i = try decode([0x48, 0x8D, 0x44, 0xCB, 0x10])
+        guard case .memory(let m) = i.operands[1] else { Issue.record("not memory"); return }
+        #expect(m.base == 3 && m.index == 1 && m.scale == 8 && m.displacement == 0x10 && i.length == 5)
+        // mov eax, [r13 + r12*1] needs mod 1 with disp8 0 for base r13
+        let j = try decode([0x43, 0x8B, 0x44, 0x25, 0x00])
+        guard case .memory(let n) = j.operands[1] else { Issue.record("not memory"); return }
+        #expect(n.base == 13 && n.index == 12 && n.scale == 1 && j.length == 5)
+        // no base: [rcx*4 + disp32]
+        let k = try decode([0x8B, 0x04, 0x8D, 0x00, 0x10, 0x00, 0x00])
+        guard case .memory(let o) = k.operands[1] else { Issue.record("not memory"); return }
+        #expect(o.base == nil && o.index == 1 && o.scale == 4 && o.displacement == 0x1000)
+    }
+
+    @Test func operandSizePrefixesAndHighByteRegisters() throws {
+        let w = try decode([0x66, 0x01, 0xD8]) // add ax, bx
+        #expect(w.operandSize == 2 && w.operands == [.register(0, size: 2), .register(3, size: 2)])
+        let ah = try decode([0x88, 0xE0]) // mov al, ah
+        #expect(ah.operands == [.register(0, size: 1), .highByte(0)])
+        let spl = try decode([0x40, 0x88, 0xE0]) // mov al, spl
+        #expect(spl.operands == [.register(0, size: 1), .register(4, size: 1)])
+        let fs = try decode([0x64, 0x48, 0x8B, 0x04, 0x25, 0x28, 0, 0, 0]) // mov rax, fs:[0x28]
+        guard case .memory(let m) = fs.operands[1] else { Issue.record("not memory"); return }
+        #expect(m.segment == .fs && m.displacement == 0x28 && fs.length == 9)
+    }
+
+    @Test func branchesCarryAbsoluteTargets() throws {
+        let j = try decode([0x74, 0xFE], at: 0x2000) // je self
+        #expect(j.mnemonic == .jcc && j.condition == 4 && j.operands == [.immediate(0x2000)])
+        let c = try decode([0xE8, 0x00, 0x01, 0x00, 0x00], at: 0x2000)
+        #expect(c.mnemonic == .call && c.operands == [.immediate(0x2105)])
+    }
+
+    @Test func sseEncodingsNeedTheirMandatoryPrefix() throws {
+        let p = try decode([0x66, 0x0F, 0xEF, 0xC1]) // pxor xmm0, xmm1
+        #expect(p.mnemonic == .packed(.pxor) && p.operands == [.xmm(0), .xmm(1)])
+        let m = try decode([0x66, 0x0F, 0xD7, 0xC8]) // pmovmskb ecx, xmm0
+        #expect(m.mnemonic == .moveMask(.pmovmskb) && m.operands == [.register(1, size: 4), .xmm(0)])
+        // Without 66 these are MMX forms, not implemented: #UD.
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xEF, 0xC1]) }
+    }
+
+    @Test func undefinedAndOverlongEncodingsAreInvalid() throws {
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x0B + 0x2C]) } // 0F 37
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0xF0, 0x89, 0xC0]) } // LOCK on a register mov
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([UInt8](repeating: 0x66, count: 15) + [0x90]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x8D, 0xC0]) } // lea with a register
+    }
+
+    @Test func truncatedInstructionsReportTheMissingByte() throws {
+        #expect(throws: DecodeError.fetchFault(address: 0x1003)) { try decode([0x48, 0xB8, 1]) }
+    }
+
+    @Test func hostileByteStreamsNeverTrap() throws {
+        var rng = SeededGenerator(seed: 7)
+        var decoded = 0, invalid = 0, truncated = 0
+        for _ in 0..<20_000 {
+            let n = Int.random(in: 1...16, using: &rng)
+            let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            do {
+                let i = try decode(bytes)
+                #expect(i.length >= 1 && i.length <= 15 && i.length <= bytes.count)
+                decoded += 1
+            } catch {
+                switch error {
+                case .invalidOpcode: invalid += 1
+                case .fetchFault(let a):
+                    #expect(a == 0x1000 + UInt64(bytes.count))
+                    truncated += 1
+                }
+            }
+        }
+        #expect(decoded > 1000 && invalid > 100 && truncated > 100)
+    }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Differential: static x86-64 programs run natively and under emu-user; stdout and the exit
+# status must be identical. C programs from Tests/Integration/programs are compiled here with
+# `gcc -static` and `gcc -static-pie` (Debian: gcc, libc6-dev); busybox applets come from
+# Debian's busybox-static. Missing peers fail loudly.
+# Usage: Tests/Integration/emu-user-programs.sh PATH-TO-emu-user
+set -u
+emu=${1:?usage: $0 PATH-TO-emu-user}
+here=$(cd "$(dirname "$0")" && pwd)
+busybox=/bin/busybox
+missing=0
+command -v gcc >/dev/null || { echo "MISSING PEER: gcc (apt-get install gcc libc6-dev)" >&2; missing=1; }
+[ -x "$busybox" ] || { echo "MISSING PEER: $busybox (apt-get install busybox-static)" >&2; missing=1; }
+if [ "$missing" = 1 ]; then echo "0 passed, 1 failed"; exit 1; fi
+if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked' && ldd "$busybox" >/dev/null 2>&1; then
+    echo "MISSING PEER: $busybox is not the static busybox (apt-get install busybox-static)" >&2
+    echo "0 passed, 1 failed"; exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+# compare NAME STDIN-FILE COMMAND...: runs COMMAND natively and as `emu-user COMMAND`.
+compare() {
+    local name=$1 input=$2
+    shift 2
+    "$@" < "$input" > "$work/native.out" 2> "$work/native.err"
+    local native=$?
+    "$emu" "$@" < "$input" > "$work/emu.out" 2> "$work/emu.err"
+    local emulated=$?
+    if [ "$native" = "$emulated" ] && cmp -s "$work/native.out" "$work/emu.out"; then
+        echo "ok   $name (exit $native)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name: native exit $native, emu-user exit $emulated"
+        diff "$work/native.out" "$work/emu.out" | head -5
+        tail -3 "$work/emu.err"
+        failed=$((failed + 1))
+    fi
+}
+
+# Inputs.
+seq 1 3000 | awk '{ print ($1 * 7919) % 1000, "line", $1 }' > "$work/input.txt"
+: > "$work/empty"
+mkdir -p "$work/scratch-native" "$work/scratch-emu"
+
+for src in "$here"/programs/*.c; do
+    name=$(basename "$src" .c)
+    if ! gcc -static -O2 -o "$work/$name" "$src" || ! gcc -static-pie -fPIE -O2 -o "$work/$name-pie" "$src"; then
+        echo "FAIL $name: does not compile"
+        failed=$((failed + 1))
+        continue
+    fi
+    for variant in "$name" "$name-pie"; do
+        case "$name" in
+            files)
+                # Each side gets its own scratch directory; the output names neither.
+                "$work/$variant" "$work/scratch-native" > "$work/native.out" 2>&1; native=$?
+                "$emu" "$work/$variant" "$work/scratch-emu" > "$work/emu.out" 2>&1; emulated=$?
+                if [ "$native" = "$emulated" ] && cmp -s "$work/native.out" "$work/emu.out"; then
+                    echo "ok   $variant (exit $native)"; passed=$((passed + 1))
+                else
+                    echo "FAIL $variant: native exit $native, emu-user exit $emulated"
+                    diff "$work/native.out" "$work/emu.out" | head -5; failed=$((failed + 1))
+                fi
+                ;;
+            *)
+                compare "$variant" "$work/empty" "$work/$variant" first second
+                ;;
+        esac
+    done
+done
+
+in="$work/input.txt"
+compare "busybox echo" "$work/empty" "$busybox" echo hello from busybox
+compare "busybox cat" "$in" "$busybox" cat
+compare "busybox wc" "$in" "$busybox" wc "$in"
+compare "busybox ls" "$work/empty" "$busybox" ls -la /etc/
+compare "busybox sort -k3 -r" "$in" "$busybox" sort -k3 -r
+compare "busybox sed" "$in" "$busybox" sed -e 's/line/LINE/' -e '/^5/d'
+compare "busybox md5sum" "$in" "$busybox" md5sum "$in"
+compare "busybox sha256sum" "$in" "$busybox" sha256sum "$in"
+compare "busybox grep -c" "$in" "$busybox" grep -c 7
+compare "busybox cut" "$in" "$busybox" cut -d' ' -f2,3
+compare "busybox od" "$in" "$busybox" od -x "$in"
+compare "busybox false" "$work/empty" "$busybox" false
+compare "busybox sh loop" "$work/empty" "$busybox" sh -c 'i=0; while [ $i -lt 500 ]; do i=$((i+1)); done; echo $i; exit 7'
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
