@@ -188,6 +188,7 @@ let package = Package(
             dependencies: ["VhostUser", "EmuVirtio", "EmuVirtioTesting", "EmuCore"],
             swiftSettings: strictSwift6
         ),
+        .testTarget(
             name: "EmuTCGTests",
             dependencies: ["EmuTCG", "CEmuTCGTestSupport"],
             swiftSettings: strictSwift6
