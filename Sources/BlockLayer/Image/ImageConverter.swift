@@ -22,24 +22,44 @@ public enum ImageConverter {
                             progress: ((UInt64, UInt64) -> Void)? = nil) async throws(BlockError) {
         let total = source.length
         guard target.length >= total else { throw .invalidArgument("target of \(target.length) bytes is shorter than the source (\(total))") }
-        let buffer = BlockBuffer(count: chunkSize)
+        // Two buffers: the write of one chunk overlaps the read of the next.
+        var buffers = [BlockBuffer(count: chunkSize), BlockBuffer(count: chunkSize)]
+        var pending: (buffer: BlockBuffer, offset: UInt64)? = nil
         var offset: UInt64 = 0
-        while offset < total {
-            let length = min(UInt64(chunkSize), total - offset)
-            let status = try await chainStatus(source, at: offset, length: length)
-            if status.allocation == .zero {
-                offset += status.length
-                progress?(offset, total)
-                continue
+        while offset < total || pending != nil {
+            let toWrite = pending
+            async let written: Void = writeUnlessZero(toWrite, to: target)
+            var next: (buffer: BlockBuffer, offset: UInt64)? = nil
+            var readError: BlockError? = nil
+            while offset < total && next == nil {
+                // Chunks stay aligned to the chunk size (and so to clusters) after a zero run.
+                let length = min(UInt64(chunkSize) - offset % UInt64(chunkSize), total - offset)
+                do throws(BlockError) {
+                    let status = try await chainStatus(source, at: offset, length: length)
+                    if status.allocation != .zero {
+                        let part = status.length == UInt64(chunkSize) ? buffers[0] : buffers[0].view(0..<Int(status.length))
+                        try await source.read(into: part, at: offset)
+                        next = (part, offset)
+                    }
+                    offset += status.length
+                } catch {
+                    readError = error
+                    break
+                }
             }
-            let count = Int(status.length)
-            let part = count == chunkSize ? buffer : buffer.view(0..<count)
-            try await source.read(into: part, at: offset)
-            if !isZero(part.bytes) { try await target.write(from: part, at: offset) }
-            offset += status.length
-            progress?(offset, total)
+            do { try await written } catch let error as BlockError { throw error } catch { throw .invalidArgument("\(error)") }
+            if let readError { throw readError }
+            if let pending { progress?(pending.offset + UInt64(pending.buffer.count), total) }
+            pending = next
+            buffers.swapAt(0, 1)
         }
+        progress?(total, total)
         try await target.flush()
+    }
+
+    private static func writeUnlessZero(_ chunk: (buffer: BlockBuffer, offset: UInt64)?, to target: BlockNode) async throws(BlockError) {
+        guard let chunk, !isZero(chunk.buffer.bytes) else { return }
+        try await target.write(from: chunk.buffer, at: chunk.offset)
     }
 
     /// Whether every byte is zero.

@@ -221,20 +221,27 @@ public final class Qcow2FormatDriver: BlockDriver {
             }
             let length = min(covered, total - done)
             let guestStart = guest - UInt64(inCluster)
-            let staging = BlockBuffer(count: olds.count * clusterSize)
-            if inCluster != 0 {
-                try await fillOld(olds[0], guestCluster: guestStart, into: staging.view(0..<clusterSize))
+            let host: UInt64
+            if inCluster == 0 && length % clusterSize == 0 {
+                // Whole clusters: straight from the request's buffer.
+                host = try await image.allocateClusters(olds.count)
+                try await file.write(from: buffer.view(done..<(done + length)), at: host)
+            } else {
+                let staging = BlockBuffer(count: olds.count * clusterSize)
+                if inCluster != 0 {
+                    try await fillOld(olds[0], guestCluster: guestStart, into: staging.view(0..<clusterSize))
+                }
+                let endInRun = inCluster + length
+                if endInRun % clusterSize != 0 && !(olds.count == 1 && inCluster != 0) {
+                    let last = olds.count - 1
+                    try await fillOld(olds[last], guestCluster: guestStart + UInt64(last * clusterSize),
+                                      into: staging.view((last * clusterSize)..<((last + 1) * clusterSize)))
+                }
+                UnsafeMutableRawBufferPointer(rebasing: staging.bytes[inCluster..<(inCluster + length)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer.bytes[done..<(done + length)]))
+                host = try await image.allocateClusters(olds.count)
+                try await file.write(from: staging, at: host)
             }
-            let endInRun = inCluster + length
-            if endInRun % clusterSize != 0 && !(olds.count == 1 && inCluster != 0) {
-                let last = olds.count - 1
-                try await fillOld(olds[last], guestCluster: guestStart + UInt64(last * clusterSize),
-                                  into: staging.view((last * clusterSize)..<((last + 1) * clusterSize)))
-            }
-            UnsafeMutableRawBufferPointer(rebasing: staging.bytes[inCluster..<(inCluster + length)])
-                .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer.bytes[done..<(done + length)]))
-            let host = try await image.allocateClusters(olds.count)
-            try await file.write(from: staging, at: host)
             for (index, old) in olds.enumerated() {
                 let newHost = host + UInt64(index * clusterSize)
                 try await image.setL2Entry(guestOffset: guestStart + UInt64(index * clusterSize), to: newHost | Qcow2Cluster.copiedFlag)

@@ -27,6 +27,7 @@ extension Qcow2Image {
     }
 
     static func getRefcount(_ block: [UInt8], _ slot: Int, bits: Int) -> UInt64 {
+        guard slot >= 0, (slot + 1) * bits <= block.count * 8 else { return 0 }
         switch bits {
         case 64: return block.bigEndian64(at: slot * 8)
         case 32: return UInt64(block.bigEndian32(at: slot * 4))
@@ -41,6 +42,7 @@ extension Qcow2Image {
     }
 
     static func setRefcount(_ block: inout [UInt8], _ slot: Int, bits: Int, _ value: UInt64) {
+        guard slot >= 0, (slot + 1) * bits <= block.count * 8 else { return }
         switch bits {
         case 64: block.setBigEndian64(value, at: slot * 8)
         case 32: block.setBigEndian32(UInt32(truncatingIfNeeded: value), at: slot * 4)
@@ -65,9 +67,8 @@ extension Qcow2Image {
             if value == 0 { return }
             try await createRefcountBlock(blockIndex)
         }
-        var block = try await refcountBlock(blockIndex)
-        Self.setRefcount(&block, Int(cluster % perBlock), bits: geometry.refcountBits, value)
-        refcountBlocks[blockIndex] = block
+        _ = try await refcountBlock(blockIndex)  // loaded (and cached) now; modified in place below
+        Self.setRefcount(&refcountBlocks[blockIndex, default: []], Int(cluster % perBlock), bits: geometry.refcountBits, value)
         dirtyRefcountBlocks.insert(blockIndex)
         if value == 0 && cluster < freeHint { freeHint = cluster }
     }
