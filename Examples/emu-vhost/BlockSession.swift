@@ -26,23 +26,37 @@ final class BlockSession {
     static let ramSize: UInt64 = 128 << 20
     static let maxTransfer = 1 << 20
 
-    init(socket: String, queueSize: UInt16 = 128) throws {
+    init(socket: String, queueSize: UInt16 = 128, reconnect: Bool = false) throws {
         memory = try FlatGuestMemory(size: Self.ramSize)
         io = try IOThread(name: "emu-vhost")
         device = try VhostUserBlockDevice.connect(socketPath: socket, regions: VhostUserGuestRegion.regions(of: memory),
-                                                  loop: io.loop, queueSize: queueSize)
+                                                  loop: io.loop, queueSize: queueSize, reconnect: reconnect)
         let interrupt = try EventNotifier()
         self.interrupt = interrupt
         transport = VirtioMMIOTransport(device: device, memory: memory,
                                         interrupt: IRQLine(name: "blk") { level in if level { interrupt.notify() } })
         driver = VirtioMMIODriver(device: transport)
         self.queueSize = queueSize
+        try initializeDriver()
+    }
+
+    /// Runs the driver's initialisation (again, after a reset).
+    func initializeDriver() throws {
         // No EVENT_IDX: the test driver does not move used_event, so every completion interrupts.
         try driver.initialize(features: [.indirectDescriptors, VirtioBlockDevice.Feature.flush],
                               queueSizes: [queueSize], memory: memory, ringArea: 0x10000..<Self.ramSize)
     }
 
     deinit { io.stop() }
+
+    /// What a guest driver does when the device asks for a reset: reset it (the device then
+    /// reconnects to its back end if it can) and initialise it again.
+    func recover() throws {
+        driver.reset()
+        transport.core.acknowledgeInterrupts(VirtioTransportCore.interruptUsedBuffer | VirtioTransportCore.interruptConfiguration)
+        interrupt.testAndClear()
+        try initializeDriver()
+    }
 
     var capacityBytes: UInt64 { VhostUserBlockDevice.capacity(of: device) * 512 }
 
@@ -72,6 +86,7 @@ final class BlockSession {
             done = try driver.queues[0].takeCompletions()
             if !done.isEmpty { return done }
             if let why = device.brokenReason { throw ToolError(why) }
+            if transport.core.status.contains(.deviceNeedsReset) { throw ToolError(transport.core.lastError ?? "device needs a reset") }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { throw ToolError("no completion within \(timeout)") }
             var p = pollfd(fd: interrupt.fd, events: Int16(POLLIN), revents: 0)

@@ -16,7 +16,7 @@ struct EmuVhost: ParsableCommand {
 
 struct Blk: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A vhost-user-blk back end.", subcommands: [Info.self, Read.self, Write.self, Bench.self])
+        abstract: "A vhost-user-blk back end.", subcommands: [Info.self, Read.self, Write.self, Bench.self, Watch.self])
 
     @Option(help: "The back end's Unix socket.") var socket: String
 
@@ -92,5 +92,44 @@ struct Bench: ParsableCommand {
             let rate = try s.bench(write: write, depth: qd, duration: .seconds(seconds))
             print("4k-\(write ? "write" : "read") qd=\(qd): \(Int(rate)) requests/s")
         }
+    }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read LENGTH bytes at OFFSET COUNT times, reconnecting when the back end restarts.",
+        discussion: "Prints one line per read with a hash of the bytes. When the device asks for a reset (the back end went away with a request outstanding) it is reset and initialised again, as a guest driver would.")
+    @ParentCommand var blk: Blk
+    @Argument var offset: UInt64
+    @Argument var length: Int
+    @Option var count = 10
+    @Option(name: .customLong("interval-ms")) var intervalMilliseconds = 100
+
+    func run() throws {
+        guard length > 0, count > 0, intervalMilliseconds >= 0 else { throw ToolError("bad length, count or interval") }
+        let s = try BlockSession(socket: blk.socket, reconnect: true)
+        var recoveries = 0
+        for i in 0..<count {
+            if i > 0 { usleep(UInt32(clamping: intervalMilliseconds * 1000)) }
+            var bytes: [UInt8]?
+            for _ in 0..<3 {
+                do { bytes = try s.read(offset: offset, length: length); break } catch {
+                    FileHandleStderr.print("read \(i): \(error); resetting the device")
+                    recoveries += 1
+                    try s.recover()
+                }
+            }
+            guard let bytes else { throw ToolError("read \(i) failed three times") }
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+            print("read \(i): fnv1a=\(String(hash, radix: 16)) reconnects=\(s.device.reconnectCount) resets=\(recoveries)")
+        }
+    }
+}
+
+enum FileHandleStderr {
+    static func print(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }

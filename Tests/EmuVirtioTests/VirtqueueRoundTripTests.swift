@@ -123,3 +123,28 @@ struct VirtqueueDirtyTrackingTests {
         #expect(block.isDirty(.migration, offset: 0x80000, length: 4096) == false)
     }
 }
+
+/// A split queue made to resume a ring another device instance served (vhost-user reconnect).
+@Suite("split virtqueue resume")
+struct SplitVirtqueueResumeTests {
+    @Test func aResumedQueueTakesTheNextChainAndContinuesTheUsedRing() throws {
+        let f = try QueueFixture(.split)
+        for byte: UInt8 in [1, 2, 3] { _ = try f.driver.submit(DriverRequest(readable: [[byte]], writableLengths: [1])) }
+        // The first device instance serves two chains and goes away.
+        for _ in 0..<2 {
+            let e = try #require(try f.queue.pop())
+            try f.queue.push(e, writtenLength: 0)
+        }
+        #expect(try f.driver.takeCompletions().count == 2)
+        let used: UInt16 = try f.memory.load(at: f.driver.configuration.deviceArea + 2)
+        #expect(used == 2)
+        let resumed = try SplitVirtqueue(f.driver.configuration, memory: f.memory, resumingAt: 2, usedIndex: used)
+        let third = try #require(try resumed.pop())
+        #expect(try third.readBytes(from: f.memory) == [3])
+        try third.write([0xEE], to: f.memory)
+        try resumed.push(third, writtenLength: 1)
+        #expect(try resumed.pop() == nil)
+        let done = try f.driver.takeCompletions()
+        #expect(done.map(\.written) == [[0xEE]])
+    }
+}

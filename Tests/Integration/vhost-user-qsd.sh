@@ -73,6 +73,29 @@ start_qsd "driver=file,node-name=f0,filename=$img" || exit 1
 check "after a daemon restart: the data is still read back" \
     bash -c "timeout 30 '$emuvhost' blk --socket '$sock' read 1000 300000 | cmp - '$work/random'"
 
+# One front end across daemon restarts. Between requests: the idle ring is restored on the new
+# daemon without the guest noticing (no reset). With a request sent while the daemon is away:
+# the device asks for a reset, and after it the reads go on.
+watch() { # $1 count, $2 interval-ms, $3 seconds before the restart
+    timeout 60 "$emuvhost" blk --socket "$sock" watch 1048576 65536 --count "$1" --interval-ms "$2" > "$work/watch.out" 2>&1 &
+    local w=$!
+    sleep "$3"
+    stop_qsd
+    start_qsd "driver=file,node-name=f0,filename=$img" || return 1
+    wait "$w"
+}
+# Every read must hash like the first (made before the restart, of the bytes checked above).
+same_hashes() { # $1 expected number of reads
+    [ "$(grep -c '^read ' "$work/watch.out")" -eq "$1" ] &&
+    [ "$(grep '^read ' "$work/watch.out" | sed 's/.*fnv1a=\([0-9a-f]*\).*/\1/' | sort -u | wc -l)" -eq 1 ]
+}
+watch 3 2500 1.2; rc=$?
+check "restart between reads: every read answered (rc $rc), ring restored without a reset" \
+    bash -c "cat '$work/watch.out'; [ $rc -eq 0 ] && $(declare -f same_hashes); work='$work' same_hashes 3 && grep -q '^read 2: .* reconnects=1 resets=0' '$work/watch.out'"
+watch 30 50 0.5; rc=$?
+check "restart under reads: every read answered (rc $rc) after a reset and a reconnect" \
+    bash -c "cat '$work/watch.out'; [ $rc -eq 0 ] && $(declare -f same_hashes); work='$work' same_hashes 30 && grep -q '^read 29: .* reconnects=[1-9]' '$work/watch.out'"
+
 # A daemon killed under load: the front end reports the broken device, it does not hang.
 timeout 60 "$emuvhost" blk --socket "$sock" bench --qd 8 --seconds 20 > "$work/bench.out" 2>&1 &
 bench=$!

@@ -87,16 +87,35 @@ final class VhostRig {
     let driver: VirtioMMIODriver
     let io: IOThread
 
+    /// Back ends made by the reconnector, in order.
+    let laterBackEnds = BackEndList()
+
+    final class BackEndList: Sendable {
+        private let list = Mutex<[VhostUserBackEnd]>([])
+        func withLock<R>(_ body: (inout [VhostUserBackEnd]) -> R) -> R { list.withLock { body(&$0) } }
+    }
+
     init(handler: any VhostUserBackEndHandler, deviceType: VirtioDeviceType = VirtioDeviceType(rawValue: 4),
-         configSize: Int = 16, options: VhostUserBackEnd.Options = .init(), timeout: Duration = .seconds(3)) throws {
+         configSize: Int = 16, options: VhostUserBackEnd.Options = .init(), timeout: Duration = .seconds(3),
+         reconnects: Bool = false) throws {
         memory = try FlatGuestMemory(size: 8 << 20)
         let (front, back) = try socketPair()
         backEnd = try VhostUserBackEnd(socket: back, handler: handler, options: options)
         io = try IOThread(name: "vhost-fe")
         let frontEnd = VhostUserFrontEnd(connection: VhostUserConnection(socket: front, timeout: timeout))
+        let later = laterBackEnds
+        let reconnector = reconnects ? VhostUserDevice.Reconnector(attempts: 3, delay: .milliseconds(10)) { () throws(VhostUserError) in
+            var fds: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+                throw .disconnected
+            }
+            let backEnd = try VhostUserBackEnd(socket: VhostUserSocket(adopting: fds[1]), handler: handler, options: options)
+            later.withLock { $0.append(backEnd) }
+            return VhostUserConnection(socket: VhostUserSocket(adopting: fds[0]), timeout: timeout)
+        } : nil
         device = try VhostUserDevice(frontEnd: frontEnd, deviceType: deviceType, configSize: configSize,
                                      regions: VhostUserGuestRegion.regions(of: memory), queueCount: handler.queueCount,
-                                     queueSize: 64, loop: io.loop)
+                                     queueSize: 64, loop: io.loop, reconnector: reconnector)
         transport = VirtioMMIOTransport(device: device, memory: memory, interrupt: IRQLine(unconnected: "irq"))
         driver = VirtioMMIODriver(device: transport)
     }
@@ -107,6 +126,7 @@ final class VhostRig {
 
     deinit {
         backEnd.stop()
+        laterBackEnds.withLock { $0.forEach { $0.stop() } }
         io.stop()
     }
 }

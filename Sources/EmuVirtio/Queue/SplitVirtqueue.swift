@@ -45,6 +45,19 @@ public final class SplitVirtqueue: Virtqueue {
         self.size = n
     }
 
+    /// A queue that resumes a ring another device instance served (a vhost-user back end taking
+    /// over after a reconnect, say): the next chain taken is the one at available index
+    /// `availIndex`, the next used element goes to used index `usedIndex` (normally the used
+    /// ring's index in memory). Both are the caller's values, not checked against the rings.
+    /// - Throws: as ``init(_:memory:)``.
+    public convenience init(_ configuration: VirtqueueConfiguration, memory: some GuestMemory,
+                            resumingAt availIndex: UInt16, usedIndex: UInt16) throws(VirtqueueError) {
+        try self.init(configuration, memory: memory)
+        lastAvail = availIndex
+        self.usedIndex = usedIndex
+        lastSignalledUsed = usedIndex
+    }
+
     public func pop() throws(VirtqueueError) -> VirtqueueElement? {
         if let failure { throw failure }
         let availIndex = avail.loadAcquire16(2)

@@ -16,8 +16,8 @@ import Glibc
 /// processed** (counted in ``droppedKicks``), which is what a front end that lets the guest run
 /// before SET_VRING_ENABLE is handled makes visible (seed 002).
 ///
-/// Offered protocol features: `MQ`, `REPLY_ACK` (unless `replyAck: false`), `CONFIG`. Only fresh
-/// rings are served (SET_VRING_BASE must be 0, or 0x8000 for packed rings). Every message is
+/// Offered protocol features: `MQ`, `REPLY_ACK` (unless `replyAck: false`), `CONFIG`. Split rings
+/// resume at the SET_VRING_BASE index; packed rings are served fresh only. Every message is
 /// checked; a malformed one is refused (with `NEED_REPLY`: a non-zero status) or closes the
 /// connection when the stream can no longer be trusted.
 public final class VhostUserBackEnd: Sendable {
@@ -41,6 +41,7 @@ public final class VhostUserBackEnd: Sendable {
         var enabled = false
         var queue: VirtqueueHandle?
         var kickHandler: FDHandler?
+        var base: UInt16 = 0
         var popped: UInt16 = 0
     }
 
@@ -179,8 +180,12 @@ public final class VhostUserBackEnd: Sendable {
             return nil
         case .setVringBase:
             let s = try VhostUserVringState(decoding: payload)
-            _ = try ringIndex(s.index)
-            guard s.number == 0 || s.number == 0x8000 else { throw .unsupported("resuming ring \(s.index) at \(s.number)") }
+            let i = try ringIndex(s.index)
+            let packed = state.withLock { VirtioFeatures(rawValue: $0.features).contains(.ringPacked) }
+            guard s.number <= UInt32(UInt16.max), !packed || s.number == 0x8000 else {
+                throw .unsupported("resuming ring \(s.index) at \(s.number)")
+            }
+            state.withLock { $0.rings[i].base = UInt16(s.number) }
             return nil
         case .setVringAddr:
             let a = try VhostUserVringAddress(decoding: payload)
@@ -204,7 +209,7 @@ public final class VhostUserBackEnd: Sendable {
         case .setVringEnable:
             let s = try VhostUserVringState(decoding: payload)
             let i = try ringIndex(s.index)
-            if options.enableDelay > .zero { sleepFor(options.enableDelay) }
+            if options.enableDelay > .zero { sleepThread(options.enableDelay) }
             state.withLock { $0.rings[i].enabled = s.number != 0 }
             return nil
         case .getVringBase:
@@ -282,8 +287,17 @@ public final class VhostUserBackEnd: Sendable {
             }
             return (memory, c)
         }
+        let base = state.withLock { $0.rings[i].base }
         let queue: any Virtqueue
-        do { queue = try makeVirtqueue(configuration, memory: memory) } catch {
+        do {
+            if configuration.format == .split {
+                // Resume where the front end says; the used index is the ring's own.
+                let used: UInt16 = try memory.load(at: configuration.deviceArea + 2)
+                queue = try SplitVirtqueue(configuration, memory: memory, resumingAt: base, usedIndex: used)
+            } else {
+                queue = try makeVirtqueue(configuration, memory: memory)
+            }
+        } catch {
             if kickFD >= 0 { close(kickFD) }
             throw .malformedPayload("ring \(i): \(error)")
         }
@@ -294,7 +308,7 @@ public final class VhostUserBackEnd: Sendable {
             if s.rings[i].kickFD >= 0 { close(s.rings[i].kickFD) }
             s.rings[i].kickFD = kickFD
             s.rings[i].queue = handle
-            s.rings[i].popped = 0
+            s.rings[i].popped = base
             if !protocolNegotiated { s.rings[i].enabled = true }  // without bit 30 a ring runs once started
             if kickFD >= 0 {
                 s.rings[i].kickHandler = data.loop.addHandler(fd: kickFD) { [weak self] _ in self?.kicked(i, fd: kickFD) }
@@ -307,7 +321,7 @@ public final class VhostUserBackEnd: Sendable {
         ring.kickHandler = nil
         if ring.kickFD >= 0 { close(ring.kickFD) }
         if ring.callFD >= 0 { close(ring.callFD) }
-        ring = Ring(size: ring.size, address: ring.address)
+        ring = Ring(size: ring.size, address: ring.address, base: ring.popped)
     }
 
     // MARK: Data plane
@@ -336,12 +350,4 @@ public final class VhostUserBackEnd: Sendable {
         processed.add(count, ordering: .releasing)
         if interrupt, callFD >= 0 { _ = emu_eventfd_write(callFD, 1) }
     }
-}
-
-/// Sleeps the calling thread (the back end's control thread, never a cooperative one).
-private func sleepFor(_ d: Duration) {
-    let c = d.components
-    var ts = timespec(tv_sec: Int(c.seconds), tv_nsec: Int(c.attoseconds / 1_000_000_000))
-    var left = timespec()
-    while nanosleep(&ts, &left) != 0 && errno == EINTR { ts = left }
 }

@@ -18,30 +18,59 @@ import Synchronization
 ///   holds disabled.
 /// - Reset: each started ring is disabled and stopped with GET_VRING_BASE.
 /// - Failure: a back end that hangs up, times out or answers wrongly marks the device broken;
-///   it then sets `DEVICE_NEEDS_RESET` (if started) and refuses to start again. No call waits
-///   longer than the connection's timeout, so a dead back end never hangs the VMM.
+///   it then sets `DEVICE_NEEDS_RESET` (if started). No call waits longer than the connection's
+///   timeout, so a dead back end never hangs the VMM.
+/// - Reconnect (with a ``Reconnector``): after a hang-up the device connects again, negotiates
+///   from scratch (the back end must offer at least the features the guest was offered), sends
+///   the memory table and, if the guest was running, restores every split ring at its used
+///   index, provided no request was outstanding (available index = used index): without
+///   in-flight tracking a request the old back end took could otherwise be lost or answered
+///   twice, so then the device reports itself broken instead. A broken device also tries to
+///   reconnect when the driver resets it.
 public final class VhostUserDevice: VirtioDeviceModel {
     public let deviceType: VirtioDeviceType
     public let offeredFeatures: VirtioFeatures
     public let queueMaxSizes: [UInt16]
     public let configSize: Int
-    /// The control plane.
-    public let frontEnd: VhostUserFrontEnd
-    /// What negotiation with the back end established.
-    public let negotiation: VhostUserFrontEnd.Negotiation
     private let regions: [VhostUserGuestRegion]
     private let loop: EventLoop
     private let kicks: [EventNotifier]
     private let calls: [EventNotifier]
+    private let reconnector: Reconnector?
     private let state: Mutex<State>
-    private let hangupWatch: Mutex<FDHandler?> = Mutex(nil)
+    /// Held by whoever talks to the back end to start, stop or restore rings (start, reset,
+    /// reconnect), so those never interleave; never held while waiting on anything but the socket.
+    private let control = Mutex(())
     private let barrier = Atomic<Bool>(true)
+    private let reconnects = Atomic<Int>(0)
+
+    /// How to reach the back end again after it went away.
+    public struct Reconnector: Sendable {
+        /// Makes a new connection (e.g. ``VhostUserConnection/init(path:timeout:)`` again).
+        public var connect: @Sendable () throws(VhostUserError) -> VhostUserConnection
+        /// Connection attempts before the device gives up and reports itself broken.
+        public var attempts: Int
+        /// The pause between attempts.
+        public var delay: Duration
+
+        /// A reconnector trying `attempts` times, `delay` apart.
+        public init(attempts: Int = 50, delay: Duration = .milliseconds(100),
+                    connect: @escaping @Sendable () throws(VhostUserError) -> VhostUserConnection) {
+            self.connect = connect
+            self.attempts = max(1, attempts)
+            self.delay = delay
+        }
+    }
 
     private struct State {
+        var frontEnd: VhostUserFrontEnd
+        var negotiation: VhostUserFrontEnd.Negotiation
+        var hangupWatch: FDHandler?
         var config: [UInt8]
         var host: (any VirtioDeviceHost)?
-        var startedRings: [Int] = []
-        var packed = false
+        var memory: (any GuestMemory)?
+        var features: VirtioFeatures = []
+        var rings: [(index: Int, configuration: VirtqueueConfiguration)] = []
         var callHandlers: [FDHandler] = []
         var broken: String?
     }
@@ -57,29 +86,21 @@ public final class VhostUserDevice: VirtioDeviceModel {
     /// - Parameters:
     ///   - queueCount: queues to expose; at most what the back end reports.
     ///   - queueSize: each queue's maximum size.
+    ///   - reconnector: how to reach the back end again after it goes away (`nil`: the device
+    ///     stays broken).
     /// - Throws: ``VhostUserError`` from the exchanges, ``VhostUserError/unsupported(_:)`` when the
     ///   back end has fewer queues or lacks `VERSION_1`, ``VhostUserError/system(_:)`` when an
     ///   eventfd cannot be made.
     public init(frontEnd: VhostUserFrontEnd, deviceType: VirtioDeviceType, configSize: Int, regions: [VhostUserGuestRegion],
-                queueCount: Int, queueSize: UInt16 = 256, loop: EventLoop) throws(VhostUserError) {
-        let negotiation: VhostUserFrontEnd.Negotiation
-        if let done = frontEnd.negotiation { negotiation = done } else { negotiation = try frontEnd.negotiate() }
-        guard queueCount >= 1, UInt64(queueCount) <= negotiation.queueCount, queueCount <= 256 else {
-            throw .unsupported("\(queueCount) queues asked, back end has \(negotiation.queueCount)")
-        }
+                queueCount: Int, queueSize: UInt16 = 256, loop: EventLoop, reconnector: Reconnector? = nil) throws(VhostUserError) {
+        let (negotiation, config) = try Self.attach(frontEnd, regions: regions, queueCount: queueCount,
+                                                    configSize: min(max(configSize, 0), VhostUserConfigPayload.maximumSize))
         let offered = VirtioFeatures(rawValue: negotiation.backEndFeatures)
         guard offered.contains(.version1) else { throw .unsupported("back end does not offer VERSION_1") }
-        try frontEnd.setMemTable(regions)
-        var config = [UInt8](repeating: 0, count: min(configSize, VhostUserConfigPayload.maximumSize))
-        if negotiation.protocolFeatures.contains(.config), !config.isEmpty {
-            config = try frontEnd.getConfig(offset: 0, size: config.count)
-        }
         var kicks: [EventNotifier] = [], calls: [EventNotifier] = []
         do {
             for _ in 0..<queueCount { kicks.append(try EventNotifier()); calls.append(try EventNotifier()) }
         } catch { throw .system(error) }
-        self.frontEnd = frontEnd
-        self.negotiation = negotiation
         self.deviceType = deviceType
         self.offeredFeatures = offered.intersection(Self.passedFeatures)
         self.queueMaxSizes = Array(repeating: queueSize, count: queueCount)
@@ -88,23 +109,53 @@ public final class VhostUserDevice: VirtioDeviceModel {
         self.loop = loop
         self.kicks = kicks
         self.calls = calls
-        self.state = Mutex(State(config: config))
-        let connection = frontEnd.connection
-        let watch = loop.addHandler(fd: connection.socket.fd, events: [.hangup, .error]) { [weak self] events in
-            guard events.contains(.hangup) || events.contains(.error) || events.contains(.invalid) else { return }
-            connection.markBroken(.disconnected)
-            self?.fail("the vhost-user back end disconnected")
-        }
-        hangupWatch.withLock { $0 = watch }
+        self.reconnector = reconnector
+        self.state = Mutex(State(frontEnd: frontEnd, negotiation: negotiation, config: config))
+        watchHangup(of: frontEnd.connection)
     }
 
     deinit {
-        hangupWatch.withLock { $0?.remove() }
-        state.withLock { $0.callHandlers.forEach { $0.remove() } }
+        state.withLock { s in
+            s.hangupWatch?.remove()
+            s.callHandlers.forEach { $0.remove() }
+        }
     }
 
+    /// Negotiates (unless done), checks the queue count, sends the memory table, reads config.
+    private static func attach(_ frontEnd: VhostUserFrontEnd, regions: [VhostUserGuestRegion], queueCount: Int,
+                               configSize: Int) throws(VhostUserError) -> (VhostUserFrontEnd.Negotiation, [UInt8]) {
+        let negotiation: VhostUserFrontEnd.Negotiation
+        if let done = frontEnd.negotiation { negotiation = done } else { negotiation = try frontEnd.negotiate() }
+        guard queueCount >= 1, UInt64(queueCount) <= negotiation.queueCount, queueCount <= 256 else {
+            throw .unsupported("\(queueCount) queues asked, back end has \(negotiation.queueCount)")
+        }
+        try frontEnd.setMemTable(regions)
+        var config = [UInt8](repeating: 0, count: configSize)
+        if negotiation.protocolFeatures.contains(.config), !config.isEmpty {
+            config = try frontEnd.getConfig(offset: 0, size: config.count)
+        }
+        return (negotiation, config)
+    }
+
+    private func watchHangup(of connection: VhostUserConnection) {
+        let watch = loop.addHandler(fd: connection.socket.fd, events: [.hangup, .error]) { [weak self] events in
+            guard events.contains(.hangup) || events.contains(.error) || events.contains(.invalid) else { return }
+            self?.lost(connection)
+        }
+        state.withLock { s in
+            s.hangupWatch?.remove()
+            s.hangupWatch = watch
+        }
+    }
+
+    /// The control plane now in use.
+    public var frontEnd: VhostUserFrontEnd { state.withLock { $0.frontEnd } }
+    /// What negotiation with the back end (the latest one, after a reconnect) established.
+    public var negotiation: VhostUserFrontEnd.Negotiation { state.withLock { $0.negotiation } }
     /// Why the device is broken, or `nil` while it works.
     public var brokenReason: String? { state.withLock { $0.broken } }
+    /// How many times the device reconnected to its back end.
+    public var reconnectCount: Int { reconnects.load(ordering: .acquiring) }
 
     /// Test-only: whether SET_VRING_ENABLE is acknowledged before `DRIVER_OK` completes (seed
     /// 002). Turning it off reintroduces the race; only tests that show the race do that.
@@ -123,49 +174,68 @@ public final class VhostUserDevice: VirtioDeviceModel {
 
     public func writeConfig(offset: Int, size: Int, value: UInt32) {
         let bytes = (0..<size).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) }
-        let ok = state.withLock { s -> Bool in
-            guard s.broken == nil, offset + size <= s.config.count else { return false }
+        let target = state.withLock { s -> (VhostUserFrontEnd, Bool)? in
+            guard s.broken == nil, offset + size <= s.config.count else { return nil }
             for (i, b) in bytes.enumerated() { s.config[offset + i] = b }
-            return true
+            return (s.frontEnd, s.negotiation.protocolFeatures.contains(.config))
         }
-        guard ok, negotiation.protocolFeatures.contains(.config) else { return }
+        guard let (frontEnd, hasConfig) = target, hasConfig else { return }
         do { try frontEnd.setConfig(offset: UInt32(offset), bytes: bytes) } catch { fail("SET_CONFIG: \(error)") }
     }
 
     public func start(_ context: VirtioDeviceContext) {
-        let broken = state.withLock { s -> String? in
-            s.host = context.host
-            return s.broken
-        }
-        if let broken { return context.host.needsReset(because: broken) }
-        do {
-            try frontEnd.setFeatures(context.features.rawValue)
-            var started: [Int] = []
+        control.withLock { _ in
+            var broken = state.withLock { s -> String? in
+                s.host = context.host
+                s.memory = context.memory
+                s.features = context.features
+                s.rings = []
+                return s.broken
+            }
+            if broken != nil, reconnector != nil {
+                broken = reconnectHoldingControl(restoreRings: false)
+            }
+            if let broken { return context.host.needsReset(because: broken) }
+            var rings: [(index: Int, configuration: VirtqueueConfiguration)] = []
             for (i, configuration) in context.queueConfigurations.enumerated() where i < kicks.count {
-                guard let configuration else { continue }
-                try setUpRing(i, configuration)
-                started.append(i)
+                if let configuration { rings.append((i, configuration)) }
             }
-            // The back end may signal a call fd as soon as it has it (qemu-storage-daemon does):
-            // nothing is used yet, so drop those before watching.
-            calls.forEach { $0.testAndClear() }
-            let host = context.host
-            let handlers = started.map { i in loop.addHandler(notifier: calls[i]) { host.usedBuffers(queue: i) } }
-            state.withLock { s in
-                s.startedRings = started
-                s.packed = context.features.contains(.ringPacked)
-                s.callHandlers = handlers
+            let frontEnd = self.frontEnd
+            do {
+                try startRings(rings, features: context.features, frontEnd: frontEnd, bases: rings.map { $0.configuration.format == .packed ? 0x8000 : 0 })
+            } catch {
+                fail("starting: \(error)")
             }
-            if negotiation.protocolFeaturesSupported {
-                let acknowledged = ringEnableBarrier
-                for i in started { try frontEnd.setVringEnable(i, true, barrier: acknowledged) }
-            }
-        } catch {
-            fail("starting: \(error)")
         }
     }
 
-    private func setUpRing(_ i: Int, _ c: VirtqueueConfiguration) throws(VhostUserError) {
+    /// Sends the features and every ring's set-up, watches the call fds, then enables the rings
+    /// with the seed-002 barrier. Caller holds `control`.
+    private func startRings(_ rings: [(index: Int, configuration: VirtqueueConfiguration)], features: VirtioFeatures,
+                            frontEnd: VhostUserFrontEnd, bases: [UInt32]) throws(VhostUserError) {
+        try frontEnd.setFeatures(features.rawValue)
+        for (n, ring) in rings.enumerated() { try setUpRing(ring.index, ring.configuration, base: bases[n], frontEnd: frontEnd) }
+        // The back end may signal a call fd as soon as it has it (qemu-storage-daemon does):
+        // nothing is used yet, so drop those before watching.
+        let host = state.withLock { $0.host }
+        for ring in rings { calls[ring.index].testAndClear() }
+        let handlers = rings.map { ring in
+            loop.addHandler(notifier: calls[ring.index]) { host?.usedBuffers(queue: ring.index) }
+        }
+        let old = state.withLock { s in
+            defer { s.rings = rings; s.callHandlers = handlers }
+            return s.callHandlers
+        }
+        old.forEach { $0.remove() }
+        if frontEnd.negotiation?.protocolFeaturesSupported ?? false {
+            let acknowledged = ringEnableBarrier
+            for ring in rings { try frontEnd.setVringEnable(ring.index, true, barrier: acknowledged) }
+        }
+        // A kick the guest sent while the rings were being set up (or while the back end was
+        // away) is still counted in its eventfd, which the back end now reads.
+    }
+
+    private func setUpRing(_ i: Int, _ c: VirtqueueConfiguration, base: UInt32, frontEnd: VhostUserFrontEnd) throws(VhostUserError) {
         let n = UInt64(c.size)
         let packed = c.format == .packed
         let descriptorBytes = 16 * n
@@ -178,7 +248,7 @@ public final class VhostUserDevice: VirtioDeviceModel {
             return user
         }
         try frontEnd.setVringNum(i, size: c.size)
-        try frontEnd.setVringBase(i, base: packed ? 0x8000 : 0)  // a fresh ring; packed: wrap counter 1
+        try frontEnd.setVringBase(i, base: base)
         try frontEnd.setVringAddress(VhostUserVringAddress(
             index: UInt32(i), descriptor: try translate(c.descriptorArea, descriptorBytes),
             used: try translate(c.deviceArea, deviceBytes), available: try translate(c.driverArea, driverBytes)))
@@ -192,35 +262,115 @@ public final class VhostUserDevice: VirtioDeviceModel {
     }
 
     public func reset() {
-        let (rings, handlers) = state.withLock { s in
-            defer { s.startedRings = []; s.callHandlers = []; s.host = nil }
-            return (s.broken == nil ? s.startedRings : [], s.callHandlers)
-        }
-        handlers.forEach { $0.remove() }
-        do {
-            for i in rings {
-                if negotiation.protocolFeaturesSupported { try frontEnd.setVringEnable(i, false) }
-                _ = try frontEnd.getVringBase(i)
+        control.withLock { _ in
+            let (rings, handlers, broken, frontEnd, negotiation) = state.withLock { s in
+                defer { s.rings = []; s.callHandlers = []; s.host = nil; s.memory = nil }
+                return (s.rings, s.callHandlers, s.broken, s.frontEnd, s.negotiation)
             }
-            if negotiation.protocolFeatures.contains(.config), configSize > 0 {
-                let config = try frontEnd.getConfig(offset: 0, size: configSize)
-                state.withLock { $0.config = config }
+            handlers.forEach { $0.remove() }
+            if broken != nil {
+                if reconnector != nil { _ = reconnectHoldingControl(restoreRings: false) }
+                return
             }
-        } catch {
-            fail("stopping: \(error)")
+            do {
+                for ring in rings {
+                    if negotiation.protocolFeaturesSupported { try frontEnd.setVringEnable(ring.index, false) }
+                    _ = try frontEnd.getVringBase(ring.index)
+                }
+                if negotiation.protocolFeatures.contains(.config), configSize > 0 {
+                    let config = try frontEnd.getConfig(offset: 0, size: configSize)
+                    state.withLock { $0.config = config }
+                }
+            } catch {
+                fail("stopping: \(error)")
+            }
         }
     }
 
     /// Marks the device broken and, if a driver runs it, asks for a reset.
     private func fail(_ reason: String) {
-        let host = state.withLock { s -> (any VirtioDeviceHost)? in
+        let (host, connection) = state.withLock { s -> ((any VirtioDeviceHost)?, VhostUserConnection) in
             if s.broken == nil { s.broken = reason }
             s.callHandlers.forEach { $0.remove() }
             s.callHandlers = []
-            return s.host
+            s.hangupWatch?.remove()
+            s.hangupWatch = nil
+            return (s.host, s.frontEnd.connection)
         }
-        hangupWatch.withLock { $0?.remove(); $0 = nil }
-        frontEnd.connection.markBroken(.broken(reason))
+        connection.markBroken(.broken(reason))
         host?.needsReset(because: reason)
+    }
+
+    // MARK: Reconnect
+
+    /// The socket of `connection` hung up.
+    private func lost(_ connection: VhostUserConnection) {
+        guard state.withLock({ $0.frontEnd.connection === connection }) else { return }
+        connection.markBroken(.disconnected)
+        guard reconnector != nil else { return fail("the vhost-user back end disconnected") }
+        state.withLock { s in
+            s.hangupWatch?.remove()
+            s.hangupWatch = nil
+            s.callHandlers.forEach { $0.remove() }
+            s.callHandlers = []
+        }
+        // Off the loop thread: reconnecting waits for the back end to come back.
+        detachThread(name: "vhost-reconnect") { [self] in
+            control.withLock { _ in
+                if let why = reconnectHoldingControl(restoreRings: true) {
+                    fail(why)
+                }
+            }
+        }
+    }
+
+    /// Connects again, negotiates, sends the memory table, and with `restoreRings` restores the
+    /// running rings. Returns why it failed, or `nil` (the device works again). Caller holds
+    /// `control`.
+    private func reconnectHoldingControl(restoreRings: Bool) -> String? {
+        guard let reconnector else { return brokenReason }
+        var connection: VhostUserConnection?
+        var lastError = "no attempt"
+        for attempt in 0..<reconnector.attempts {
+            if attempt > 0 { sleepThread(reconnector.delay) }
+            do { connection = try reconnector.connect(); break } catch { lastError = "\(error)" }
+        }
+        guard let connection else { return "reconnecting failed: \(lastError)" }
+        let frontEnd = VhostUserFrontEnd(connection: connection)
+        do {
+            let (negotiation, config) = try Self.attach(frontEnd, regions: regions, queueCount: kicks.count, configSize: configSize)
+            guard VirtioFeatures(rawValue: negotiation.backEndFeatures).isSuperset(of: offeredFeatures) else {
+                connection.markBroken(.unsupported("features"))
+                return "the reconnected back end offers fewer features"
+            }
+            let (rings, features, memory) = state.withLock { s in
+                s.frontEnd = frontEnd
+                s.negotiation = negotiation
+                s.config = config
+                return (s.rings, s.features, s.memory)
+            }
+            if restoreRings, !rings.isEmpty, let memory {
+                var bases: [UInt32] = []
+                for ring in rings {
+                    guard ring.configuration.format == .split else { return "a packed ring cannot be restored" }
+                    let avail: UInt16 = try memory.load(at: ring.configuration.driverArea + 2)
+                    let used: UInt16 = try memory.load(at: ring.configuration.deviceArea + 2)
+                    guard avail == used else {
+                        return "ring \(ring.index) had \(avail &- used) requests outstanding when the back end went away"
+                    }
+                    bases.append(UInt32(used))
+                }
+                try startRings(rings, features: features, frontEnd: frontEnd, bases: bases)
+            } else {
+                state.withLock { $0.rings = [] }
+            }
+        } catch {
+            connection.markBroken(.broken("\(error)"))
+            return "reconnecting: \(error)"
+        }
+        state.withLock { $0.broken = nil }
+        watchHangup(of: connection)
+        reconnects.add(1, ordering: .releasing)
+        return nil
     }
 }
