@@ -40,10 +40,14 @@ final class ProbeDriver: BlockDriver {
     let retired = Atomic<Bool>(false)
     let writesAfterRetire = Atomic<Int>(0)
 
-    init(size: Int, gate: AsyncGate? = nil, limits: BlockLimits = .unrestricted) {
+    /// Writes sleep a random time up to this, so several are in flight at once.
+    let writeLatency: Duration?
+
+    init(size: Int, gate: AsyncGate? = nil, limits: BlockLimits = .unrestricted, writeLatency: Duration? = nil) {
         memory = MemoryDriver(size: size)
         self.gate = gate
         self.limits = limits
+        self.writeLatency = writeLatency
     }
 
     func length() async throws(BlockError) -> UInt64 { try await memory.length() }
@@ -54,6 +58,7 @@ final class ProbeDriver: BlockDriver {
         writesEntered.add(1, ordering: .sequentiallyConsistent)
         if let gate { await gate.wait() }
         if Int.random(in: 0..<4) == 0 { await Task.yield() }
+        if let writeLatency { try? await Task.sleep(for: writeLatency * Double.random(in: 0...1)) }
         try await memory.write(from: buffer, at: offset)
         if retired.load(ordering: .sequentiallyConsistent) { writesAfterRetire.add(1, ordering: .sequentiallyConsistent) }
         writesCompleted.add(1, ordering: .sequentiallyConsistent)

@@ -235,6 +235,25 @@ public final class BlockBackend: BlockDrainParent {
 
     // MARK: Testing support
 
+    /// Seed 004's bug, for tests that must show they catch it: swaps the node with no drained
+    /// section, while requests may be in flight on the old node.
+    func replaceNodeSkippingDrainForTesting(with newNode: BlockNode) throws(BlockError) {
+        let result: Result<Void, BlockError> = state.withLock { state in
+            if state.node === newNode { return .success(()) }
+            var newClaim: BlockWriterClaim? = nil
+            if !isReadOnly {
+                do throws(BlockError) { newClaim = try newNode.claimWriter(holder: "backend \(name)") } catch { return .failure(error) }
+            }
+            state.claim?.release()
+            state.claim = newClaim
+            state.node.removeParent(self)
+            newNode.addParent(self)
+            state.node = newNode
+            return .success(())
+        }
+        try result.get()
+    }
+
     /// Starts recording admission order (internal; tests read it with ``admissions``).
     func recordAdmissions() { state.withLock { $0.admissionLog = [] } }
     /// Submission sequence numbers in the order requests were admitted.

@@ -49,4 +49,19 @@ public final class BlockBuffer: @unchecked Sendable {
 
     /// A copy of the bytes as an array.
     public var array: [UInt8] { Array(bytes) }
+
+    /// Whether every byte is zero (jobs write such runs as write-zeroes).
+    public var isAllZero: Bool {
+        var index = 0
+        let count = bytes.count
+        while index + 8 <= count {
+            if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) != 0 { return false }
+            index += 8
+        }
+        while index < count {
+            if bytes[index] != 0 { return false }
+            index += 1
+        }
+        return true
+    }
 }

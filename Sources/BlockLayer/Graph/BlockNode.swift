@@ -20,6 +20,7 @@ public final class BlockNode: Sendable {
         /// Per open drained section, the parents it quiesced (so its end resumes exactly those,
         /// even if a parent moved to another node inside the section).
         var sections: [[any BlockDrainParent]] = []
+        var dirtyBitmaps: [BlockDirtyBitmap] = []
     }
 
     private struct ParentReference {
@@ -76,6 +77,22 @@ public final class BlockNode: Sendable {
         state.withLock { state in state.parents.removeAll { $0.parent == nil || $0.parent === parent } }
     }
 
+    /// Starts recording writes to this node in `bitmap` (see ``BlockDirtyBitmap``).
+    public func addDirtyBitmap(_ bitmap: BlockDirtyBitmap) {
+        state.withLock { $0.dirtyBitmaps.append(bitmap) }
+    }
+
+    /// Stops recording writes in `bitmap`.
+    public func removeDirtyBitmap(_ bitmap: BlockDirtyBitmap) {
+        state.withLock { $0.dirtyBitmaps.removeAll { $0 === bitmap } }
+    }
+
+    /// Marks a finished write-type request in every attached bitmap.
+    private func recordWrite(_ offset: UInt64, _ length: UInt64) {
+        let bitmaps = state.withLock { $0.dirtyBitmaps }
+        for bitmap in bitmaps { bitmap.mark(offset: offset, length: length) }
+    }
+
     /// Whether a drained section of this node is open.
     public var isDrained: Bool { state.withLock { !$0.sections.isEmpty } }
 
@@ -121,6 +138,7 @@ public final class BlockNode: Sendable {
     public func write(from buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {
         try checked(offset, UInt64(buffer.count), transfer: true, write: true)
         if buffer.count == 0 { return }
+        defer { recordWrite(offset, UInt64(buffer.count)) }  // even a failed write may have changed data
         try await driver.write(from: buffer, at: offset)
     }
 
@@ -133,6 +151,7 @@ public final class BlockNode: Sendable {
     public func discard(at offset: UInt64, length: UInt64) async throws(BlockError) {
         try checked(offset, length, transfer: false, write: true)
         if length == 0 { return }
+        defer { recordWrite(offset, length) }
         try await driver.discard(at: offset, length: length)
     }
 
@@ -140,6 +159,7 @@ public final class BlockNode: Sendable {
     public func writeZeroes(at offset: UInt64, length: UInt64) async throws(BlockError) {
         try checked(offset, length, transfer: false, write: true)
         if length == 0 { return }
+        defer { recordWrite(offset, length) }
         try await driver.writeZeroes(at: offset, length: length)
     }
 
