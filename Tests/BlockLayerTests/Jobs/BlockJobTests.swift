@@ -134,10 +134,11 @@ final class StepBody: BlockJobBody {
 
     @Test func theSpeedLimitHoldsTheNextUnitBack() async throws {
         // At 4 KiB/s the second 64 KiB unit may start only ~16 s after the first: in 100 ms the
-        // job does exactly one unit. Raising the limit lets it finish.
+        // job does exactly one unit (the first, which is not held back). Raising the limit lets it finish.
         let body = StepBody(node: try await memoryNode("n", size: 1 << 20), steps: 4, unit: 65536)
         let job = BlockJob(id: "j", body: body, speed: 4096)
         try job.start()
+        #expect(await eventually { job.progress.current >= 65536 })  // the first unit goes at once
         try await Task.sleep(for: .milliseconds(100))
         #expect(job.progress.current == 65536)
         try job.setSpeed(0)
