@@ -114,7 +114,7 @@ struct Watch: ParsableCommand {
             var bytes: [UInt8]?
             for _ in 0..<3 {
                 do { bytes = try s.read(offset: offset, length: length); break } catch {
-                    FileHandleStderr.print("read \(i): \(error); resetting the device")
+                    FileHandleStderr.print("retrying read \(i) after a device reset: \(error)")
                     recoveries += 1
                     try s.recover()
                 }

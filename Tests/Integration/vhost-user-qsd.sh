@@ -86,8 +86,8 @@ watch() { # $1 count, $2 interval-ms, $3 seconds before the restart
 }
 # Every read must hash like the first (made before the restart, of the bytes checked above).
 same_hashes() { # $1 expected number of reads
-    [ "$(grep -c '^read ' "$work/watch.out")" -eq "$1" ] &&
-    [ "$(grep '^read ' "$work/watch.out" | sed 's/.*fnv1a=\([0-9a-f]*\).*/\1/' | sort -u | wc -l)" -eq 1 ]
+    [ "$(grep -c '^read [0-9]*: fnv1a=' "$work/watch.out")" -eq "$1" ] &&
+    [ "$(grep '^read [0-9]*: fnv1a=' "$work/watch.out" | sed 's/.*fnv1a=\([0-9a-f]*\).*/\1/' | sort -u | wc -l)" -eq 1 ]
 }
 watch 3 2500 1.2; rc=$?
 check "restart between reads: every read answered (rc $rc), ring restored without a reset" \

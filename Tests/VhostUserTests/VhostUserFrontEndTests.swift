@@ -16,14 +16,34 @@ struct VhostUserFrontEndTests {
         #expect(n.protocolFeaturesSupported)
         #expect(n.backEndFeatures & VhostUserProtocolFeatures.virtioBit != 0)
         #expect(VirtioFeatures(rawValue: n.backEndFeatures).contains([.version1, .eventIndex]))
-        #expect(n.offeredProtocolFeatures == [.multiQueue, .replyAck, .config])
-        #expect(n.protocolFeatures == [.multiQueue, .replyAck, .config])
+        #expect(n.offeredProtocolFeatures == [.multiQueue, .replyAck, .config, .configureMemSlots])
+        #expect(n.protocolFeatures == [.multiQueue, .replyAck, .config, .configureMemSlots])
         #expect(n.queueCount == 2)
-        #expect(n.maxMemSlots == nil)
-        #expect(backEnd.receivedRequests == [.setOwner, .getFeatures, .getProtocolFeatures, .setProtocolFeatures, .getQueueNum])
+        #expect(n.maxMemSlots == 8)
+        #expect(backEnd.receivedRequests == [.setOwner, .getFeatures, .getProtocolFeatures, .setProtocolFeatures, .getQueueNum,
+                                             .getMaxMemSlots])
         #expect(try frontEnd.getConfig(offset: 2, size: 4) == [2, 3, 4, 5])
         // The back end refuses a config range past its space; with REPLY_ACK that is a clean error.
         #expect(throws: VhostUserError.self) { try frontEnd.getConfig(offset: 14, size: 4) }
+    }
+
+    @Test func memoryRegionsAreAddedAndRemovedOneAtATime() throws {
+        let (front, back) = try socketPair()
+        let backEnd = try VhostUserBackEnd(socket: back, handler: EchoHandler())
+        defer { backEnd.stop() }
+        let frontEnd = VhostUserFrontEnd(connection: VhostUserConnection(socket: front, timeout: .seconds(2)))
+        let low = VhostUserGuestRegion(guestAddress: 0, block: try RAMBlock(name: "low", size: 1 << 20))
+        let high = VhostUserGuestRegion(guestAddress: 1 << 32, block: try RAMBlock(name: "high", size: 1 << 20))
+        // Before negotiation the front end knows no CONFIGURE_MEM_SLOTS: refused locally.
+        #expect(throws: VhostUserError.self) { try frontEnd.addMemoryRegion(high) }
+        try frontEnd.negotiate()
+        try frontEnd.setMemTable([low])
+        try frontEnd.addMemoryRegion(high)       // acknowledged: the back end mapped it
+        try frontEnd.removeMemoryRegion(high)
+        // Removing it again: the back end has no such region, and says so through REPLY_ACK.
+        #expect(throws: VhostUserError.backEndRefused(.remMemReg, status: 1)) { try frontEnd.removeMemoryRegion(high) }
+        #expect(frontEnd.connection.brokenBy == nil)
+        #expect(backEnd.receivedRequests.suffix(4) == [.setMemTable, .addMemReg, .remMemReg, .remMemReg])
     }
 
     @Test func theDeviceRunsRequestsThroughTheBackEnd() async throws {
@@ -37,6 +57,12 @@ struct VhostUserFrontEndTests {
             try #require(done.count == 1)
             #expect(done[0].token == token)
             #expect(done[0].written == [UInt8(round), 9, UInt8(round), 9, UInt8(round), 9])
+        }
+        // The back end's call fd raises the transport's interrupt (the driver polled the used ring,
+        // so the interrupt may trail the completions a little).
+        let deadline = ContinuousClock.now + .seconds(3)
+        while rig.transport.core.interruptStatus & VirtioTransportCore.interruptUsedBuffer == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(2))
         }
         #expect(rig.transport.core.interruptStatus & VirtioTransportCore.interruptUsedBuffer != 0)
         #expect(rig.backEnd.processedRequests == 3)

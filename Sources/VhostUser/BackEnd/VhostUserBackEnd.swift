@@ -101,7 +101,7 @@ public final class VhostUserBackEnd: Sendable {
     public var receivedRequests: [VhostUserRequest] { state.withLock { $0.received } }
 
     private var offeredProtocolFeatures: VhostUserProtocolFeatures {
-        options.replyAck ? [.multiQueue, .replyAck, .config] : [.multiQueue, .config]
+        options.replyAck ? [.multiQueue, .replyAck, .config, .configureMemSlots] : [.multiQueue, .config, .configureMemSlots]
     }
 
     // MARK: Control plane
@@ -172,6 +172,25 @@ public final class VhostUserBackEnd: Sendable {
             return VhostUserU64.encode(UInt64(handler.queueCount))
         case .setMemTable:
             return try setMemTable(VhostUserMemoryTable(decoding: payload), fds: &fds)
+        case .getMaxMemSlots:
+            return VhostUserU64.encode(UInt64(Self.memorySlots))
+        case .addMemReg:
+            let region = try VhostUserSingleRegion.decode(payload)
+            guard fds.count == 1 else { throw .unexpectedDescriptors(fds.count) }
+            let current = state.withLock { $0.regions }
+            guard current.count < Self.memorySlots else { throw .unsupported("all \(Self.memorySlots) memory slots in use") }
+            return try setMemTable(VhostUserMemoryTable(regions: current.map(\.descriptor) + [region]), fds: &fds,
+                                   keeping: current.map(\.block))
+        case .remMemReg:
+            let region = try VhostUserSingleRegion.decode(payload)
+            let current = state.withLock { $0.regions }
+            guard let at = current.firstIndex(where: { $0.descriptor.guestAddress == region.guestAddress &&
+                $0.descriptor.size == region.size && $0.descriptor.userAddress == region.userAddress })
+            else { throw .malformedPayload("no region at 0x\(String(region.guestAddress, radix: 16)) to remove") }
+            var kept = current
+            kept.remove(at: at)
+            var none: [Int32] = []
+            return try setMemTable(VhostUserMemoryTable(regions: kept.map(\.descriptor)), fds: &none, keeping: kept.map(\.block))
         case .setVringNum:
             let s = try VhostUserVringState(decoding: payload)
             let i = try ringIndex(s.index)
@@ -236,11 +255,22 @@ public final class VhostUserBackEnd: Sendable {
         }
     }
 
-    private func setMemTable(_ table: VhostUserMemoryTable, fds: inout [Int32]) throws(VhostUserError) -> [UInt8]? {
-        guard fds.count == table.regions.count else { throw .unexpectedDescriptors(fds.count) }
+    /// The memory slots offered with `CONFIGURE_MEM_SLOTS`.
+    static let memorySlots = 8
+
+    /// Installs a memory table: the first `keeping.count` regions reuse those mapped blocks, the
+    /// rest map one received fd each.
+    private func setMemTable(_ table: VhostUserMemoryTable, fds: inout [Int32],
+                             keeping: [RAMBlock] = []) throws(VhostUserError) -> [UInt8]? {
+        guard fds.count == table.regions.count - keeping.count else { throw .unexpectedDescriptors(fds.count) }
         var mapped: [(descriptor: VhostUserMemoryRegionDescriptor, block: RAMBlock)] = []
         var slots: [FlatGuestMemory.Slot] = []
-        for region in table.regions {
+        for (n, region) in table.regions.enumerated() {
+            if n < keeping.count {
+                mapped.append((region, keeping[n]))
+                slots.append(FlatGuestMemory.Slot(address: region.guestAddress, block: keeping[n]))
+                continue
+            }
             let fd = fds.removeFirst()
             let block: RAMBlock
             do { block = try RAMBlock(name: "vhost-region", mapping: fd, offset: region.mmapOffset, size: region.size) } catch {

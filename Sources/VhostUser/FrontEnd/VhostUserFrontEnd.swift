@@ -93,6 +93,27 @@ public final class VhostUserFrontEnd: Sendable {
         try connection.send(.setMemTable, payload: table.encoded(), descriptors: regions.map(\.block.fd), needReply: acknowledges)
     }
 
+    /// ADD_MEM_REG: shares one more region (its fd travels with the message), for memory hot-plug.
+    /// - Throws: ``VhostUserError/unsupported(_:)`` without `CONFIGURE_MEM_SLOTS`, or what the
+    ///   exchange throws.
+    public func addMemoryRegion(_ region: VhostUserGuestRegion) throws(VhostUserError) {
+        guard negotiation?.protocolFeatures.contains(.configureMemSlots) ?? false else {
+            throw .unsupported("no CONFIGURE_MEM_SLOTS protocol feature")
+        }
+        try connection.send(.addMemReg, payload: VhostUserSingleRegion.encode(region.descriptor),
+                            descriptors: [region.block.fd], needReply: acknowledges)
+    }
+
+    /// REM_MEM_REG: withdraws a region added before (identified by guest address, size and user
+    /// address; no fd is sent).
+    /// - Throws: as ``addMemoryRegion(_:)``.
+    public func removeMemoryRegion(_ region: VhostUserGuestRegion) throws(VhostUserError) {
+        guard negotiation?.protocolFeatures.contains(.configureMemSlots) ?? false else {
+            throw .unsupported("no CONFIGURE_MEM_SLOTS protocol feature")
+        }
+        try connection.send(.remMemReg, payload: VhostUserSingleRegion.encode(region.descriptor), needReply: acknowledges)
+    }
+
     /// SET_VRING_NUM: the ring's size.
     /// - Throws: ``VhostUserError``.
     public func setVringNum(_ index: Int, size: UInt16) throws(VhostUserError) {
