@@ -104,13 +104,25 @@ public final class RAMBlock: @unchecked Sendable {
     /// and on failure). The bytes are not cleared.
     ///
     /// - Throws: ``RAMBlockError/invalidSize(_:)`` for a size of 0, a size or offset that is not a
-    ///   multiple of ``pageSize``, or a range that overflows; ``RAMBlockError/systemCall(_:errno:)``
-    ///   when mmap fails (e.g. the fd is shorter than the range, or not mappable).
+    ///   multiple of ``pageSize``, or a range that overflows; ``RAMBlockError/outOfBounds(offset:length:)``
+    ///   when the fd is shorter than the range (mapping it would fault on the missing pages);
+    ///   ``RAMBlockError/systemCall(_:errno:)`` when fstat or mmap fails (e.g. the fd is not mappable).
     public init(name: String, mapping fd: Int32, offset: UInt64, size: UInt64) throws(RAMBlockError) {
         guard size > 0, size % Self.pageSize == 0, offset % Self.pageSize == 0,
               size <= UInt64(Int.max), offset <= UInt64(Int64.max) - size else {
             close(fd)
             throw .invalidSize(size)
+        }
+        // mmap does not check the file's length; touching a page past its end would raise SIGBUS.
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let saved = errno
+            close(fd)
+            throw .systemCall("fstat", errno: saved)
+        }
+        guard st.st_size >= 0, offset + size <= UInt64(st.st_size) else {
+            close(fd)
+            throw .outOfBounds(offset: offset, length: size)
         }
         let mapped = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset))
         guard let mapped, mapped != UnsafeMutableRawPointer(bitPattern: -1) else {

@@ -30,6 +30,10 @@ struct RAMBlockTests {
         #expect(throws: RAMBlockError.invalidSize(100)) { try RAMBlock(name: "p", mapping: dup(block.fd), offset: 0, size: 100) }
         #expect(throws: RAMBlockError.invalidSize(4096)) { try RAMBlock(name: "p", mapping: dup(block.fd), offset: 1, size: 4096) }
         #expect(throws: RAMBlockError.self) { try RAMBlock(name: "p", mapping: -1, offset: 0, size: 4096) }
+        // A range past the fd's end would fault when touched: refused.
+        #expect(throws: RAMBlockError.outOfBounds(offset: 8192, length: 8192)) {
+            try RAMBlock(name: "p", mapping: dup(block.fd), offset: 8192, size: 8192)
+        }
     }
 
     @Test func fdIsARealMemfdSharingTheBytes() throws {
