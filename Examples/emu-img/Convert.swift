@@ -1,7 +1,7 @@
 import ArgumentParser
 import BlockLayer
 
-/// `emu-img convert [-f FMT] -O FMT [-o cluster_size=N] [-p] IN OUT`.
+/// `emu-img convert [-f FMT] -O FMT [-o cluster_size=N] [-p] [-n] IN OUT`.
 struct Convert: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Copy an image (its whole backing chain) into a new image.")
 
@@ -9,6 +9,7 @@ struct Convert: AsyncParsableCommand {
     @Option(name: .customShort("O"), help: "Output format.") var outputFormat: ImageFormat = .raw
     @Option(name: .short, help: "Output options: cluster_size=N.") var options: [String] = []
     @Flag(name: .short, help: "Show progress.") var progress = false
+    @Flag(name: .short, help: "Write into the existing OUT instead of creating it.") var noCreate = false
     @Argument(help: "The source image.") var input: String
     @Argument(help: "The new image.") var output: String
 
@@ -21,10 +22,12 @@ struct Convert: AsyncParsableCommand {
         }
         try await runReportingErrors {
             let source = try await ImageOpener.open(path: input, format: format, readOnly: true)
-            try await ImageCreator.create(path: output, format: outputFormat, size: source.length, clusterSize: clusterSize)
+            if !noCreate {
+                try await ImageCreator.create(path: output, format: outputFormat, size: source.length, clusterSize: clusterSize)
+            }
             let target = try await ImageOpener.open(path: output, format: outputFormat)
             var shown = -1
-            try await ImageConverter.copy(from: source, to: target) { done, total in
+            try await ImageConverter.copy(from: source, to: target, targetReadsZero: !noCreate) { done, total in
                 guard progress else { return }
                 let percent = total == 0 ? 100 : Int(done * 100 / total)
                 if percent != shown {

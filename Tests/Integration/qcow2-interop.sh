@@ -86,6 +86,13 @@ check "emu-img reads a three-level chain made by qemu-img and qemu-io" \
 check "emu-img flattens qemu-img's chain into a qcow2 that qemu-img checks and compares clean" \
     sh -c "'$emuimg' convert -O qcow2 l2.qcow2 flat2.qcow2 && qemu-img check flat2.qcow2 && qemu-img compare flat2.qcow2 chain-qemu.raw"
 
+check "emu-img reads an image with an internal snapshot made by qemu-img" \
+    sh -c "cp qemu-65536.qcow2 snap.qcow2 && qemu-img snapshot -c s1 snap.qcow2 && qemu-io -c 'write -P 0x77 0 128k' snap.qcow2 \
+        && qemu-img convert -O raw snap.qcow2 snap.raw && '$emuimg' compare snap.qcow2 snap.raw"
+check "emu-img writes into qemu-img's image (convert -n: data, zero clusters, overwrites); qemu-img checks and compares clean" \
+    sh -c "qemu-img create -q -f qcow2 -o cluster_size=4096 into.qcow2 24M && qemu-io -c 'write -P 0x33 0 24M' into.qcow2 \
+        && '$emuimg' convert -n -O qcow2 data.raw into.qcow2 && qemu-img check into.qcow2 && qemu-img compare into.qcow2 data.raw"
+
 # --- check: classification and exit statuses -------------------------------------------------
 "$emuimg" create -f qcow2 leak.qcow2 16M > /dev/null
 qemu-io -c 'write -P 1 0 256k' leak.qcow2 > /dev/null

@@ -13,12 +13,14 @@ public enum ImageConverter {
         return status
     }
 
-    /// Copies every byte of `source` into `target` (which must be at least as long and read as
-    /// zeroes where nothing is written: freshly created), in chunks of `chunkSize` bytes. Runs
-    /// the chain reports as zero, and chunks that read as all zeroes, are not written, so the
-    /// target stays sparse. `progress` gets (bytes done, total). Flushes the target at the end.
-    /// Throws the nodes' errors; `invalidArgument` if the target is shorter.
+    /// Copies every byte of `source` into `target` (at least as long), in chunks of `chunkSize`
+    /// bytes. With `targetReadsZero` (a freshly created target), runs the chain reports as zero
+    /// and chunks that read as all zeroes are not written, so the target stays sparse; without
+    /// it they become `writeZeroes` requests (an existing target's old data is overwritten).
+    /// `progress` gets (bytes done, total). Flushes the target at the end. Throws the nodes'
+    /// errors; `invalidArgument` if the target is shorter.
     public static func copy(from source: BlockNode, to target: BlockNode, chunkSize: Int = 2 << 20,
+                            targetReadsZero: Bool = true,
                             progress: ((UInt64, UInt64) -> Void)? = nil) async throws(BlockError) {
         let total = source.length
         guard target.length >= total else { throw .invalidArgument("target of \(target.length) bytes is shorter than the source (\(total))") }
@@ -28,7 +30,7 @@ public enum ImageConverter {
         var offset: UInt64 = 0
         while offset < total || pending != nil {
             let toWrite = pending
-            async let written: Void = writeUnlessZero(toWrite, to: target)
+            async let written: Void = writeUnlessZero(toWrite, to: target, targetReadsZero: targetReadsZero)
             var next: (buffer: BlockBuffer, offset: UInt64)? = nil
             var readError: BlockError? = nil
             while offset < total && next == nil {
@@ -36,7 +38,9 @@ public enum ImageConverter {
                 let length = min(UInt64(chunkSize) - offset % UInt64(chunkSize), total - offset)
                 do throws(BlockError) {
                     let status = try await chainStatus(source, at: offset, length: length)
-                    if status.allocation != .zero {
+                    if status.allocation == .zero && !targetReadsZero {
+                        try await target.writeZeroes(at: offset, length: status.length)
+                    } else if status.allocation != .zero {
                         let part = status.length == UInt64(chunkSize) ? buffers[0] : buffers[0].view(0..<Int(status.length))
                         try await source.read(into: part, at: offset)
                         next = (part, offset)
@@ -57,8 +61,13 @@ public enum ImageConverter {
         try await target.flush()
     }
 
-    private static func writeUnlessZero(_ chunk: (buffer: BlockBuffer, offset: UInt64)?, to target: BlockNode) async throws(BlockError) {
-        guard let chunk, !isZero(chunk.buffer.bytes) else { return }
+    private static func writeUnlessZero(_ chunk: (buffer: BlockBuffer, offset: UInt64)?, to target: BlockNode,
+                                        targetReadsZero: Bool) async throws(BlockError) {
+        guard let chunk else { return }
+        if isZero(chunk.buffer.bytes) {
+            if !targetReadsZero { try await target.writeZeroes(at: chunk.offset, length: UInt64(chunk.buffer.count)) }
+            return
+        }
         try await target.write(from: chunk.buffer, at: chunk.offset)
     }
 

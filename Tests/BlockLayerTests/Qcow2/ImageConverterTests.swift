@@ -43,6 +43,12 @@ import Testing
             #expect(try await ImageConverter.firstDifference(rawNode, source) == nil)
             try await rawNode.write(from: BlockBuffer([0x42]), at: 12_345)
             #expect(try await ImageConverter.firstDifference(rawNode, source) == 12_345)
+
+            // Into an existing image full of old data: zero runs are written as zeroes too.
+            let old = try await memoryNode("old", size: size)
+            try await old.write(from: BlockBuffer([UInt8](repeating: 0xEE, count: size)), at: 0)
+            try await ImageConverter.copy(from: source, to: old, chunkSize: 64 << 10, targetReadsZero: false)
+            #expect(try await ImageConverter.firstDifference(old, source) == nil)
         }
     }
 }
