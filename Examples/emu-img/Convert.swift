@@ -10,6 +10,8 @@ struct Convert: AsyncParsableCommand {
     @Option(name: .short, help: "Output options: cluster_size=N.") var options: [String] = []
     @Flag(name: .short, help: "Show progress.") var progress = false
     @Flag(name: .short, help: "Write into the existing OUT instead of creating it.") var noCreate = false
+    @Option(name: .short, help: "Output cache mode: unsafe (default, like qemu-img: no fdatasync) or writeback.")
+    var cache: String = "unsafe"
     @Argument(help: "The source image.") var input: String
     @Argument(help: "The new image.") var output: String
 
@@ -20,12 +22,13 @@ struct Convert: AsyncParsableCommand {
             guard parts.count == 2, parts[0] == "cluster_size" else { throw ValidationError("unknown option '\(option)'") }
             clusterSize = Int(try parseSize(parts[1]))
         }
+        guard cache == "unsafe" || cache == "writeback" else { throw ValidationError("cache mode must be unsafe or writeback") }
         try await runReportingErrors {
             let source = try await ImageOpener.open(path: input, format: format, readOnly: true)
             if !noCreate {
                 try await ImageCreator.create(path: output, format: outputFormat, size: source.length, clusterSize: clusterSize)
             }
-            let target = try await ImageOpener.open(path: output, format: outputFormat)
+            let target = try await ImageOpener.open(path: output, format: outputFormat, flushesToDisk: cache == "writeback")
             var shown = -1
             try await ImageConverter.copy(from: source, to: target, targetReadsZero: !noCreate) { done, total in
                 guard progress else { return }

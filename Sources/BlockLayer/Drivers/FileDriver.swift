@@ -18,6 +18,9 @@ public final class FileDriver: BlockDriver {
     public let isReadOnly: Bool
     /// The path it was opened from.
     public let path: String
+    /// Whether ``flush()`` reaches the disk; false is qemu's `cache=unsafe` (for a scratch or
+    /// conversion target whose loss in a host crash is acceptable).
+    public let flushesToDisk: Bool
     private let fd: Int32
     private let pool: BlockIOPool
 
@@ -25,9 +28,10 @@ public final class FileDriver: BlockDriver {
     private static let punchHole: Int32 = 0x02
     private static let zeroRange: Int32 = 0x10
 
-    /// Opens `path` (read-write unless `readOnly`; `create` makes a missing file, mode 0644).
-    /// Throws `io(errno:operation: "open")`.
-    public init(path: String, readOnly: Bool = false, create: Bool = false, pool: BlockIOPool = .shared) throws(BlockError) {
+    /// Opens `path` (read-write unless `readOnly`; `create` makes a missing file, mode 0644;
+    /// `flushesToDisk: false` makes ``flush()`` a no-op). Throws `io(errno:operation: "open")`.
+    public init(path: String, readOnly: Bool = false, create: Bool = false, flushesToDisk: Bool = true,
+                pool: BlockIOPool = .shared) throws(BlockError) {
         var flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC
         if create && !readOnly { flags |= O_CREAT }
         let fd = open(path, flags, 0o644)
@@ -35,6 +39,7 @@ public final class FileDriver: BlockDriver {
         self.fd = fd
         self.path = path
         self.isReadOnly = readOnly
+        self.flushesToDisk = flushesToDisk
         self.pool = pool
     }
 
@@ -96,8 +101,9 @@ public final class FileDriver: BlockDriver {
         }
     }
 
-    /// `fdatasync`.
+    /// `fdatasync` (nothing when opened with `flushesToDisk: false`).
     public func flush() async throws(BlockError) {
+        if !flushesToDisk { return }
         let fd = self.fd
         try await pool.run { () -> Result<Void, BlockError> in
             while fdatasync(fd) != 0 {

@@ -29,11 +29,13 @@ public enum ImageOpener {
     }
 
     /// Opens the image at `path` (format probed unless given) and its backing chain; the top
-    /// node is writable unless `readOnly`. Throws `corrupt` for a looping or too deep chain or a
+    /// node is writable unless `readOnly`; with `flushesToDisk: false` its flushes write metadata
+    /// back but skip `fdatasync` (qemu's `cache=unsafe`). Throws `corrupt` for a looping or too deep chain or a
     /// malformed image, `io` for files that cannot be opened, `unsupported` for unsupported
     /// images or backing formats.
-    public static func open(path: String, format: ImageFormat? = nil, readOnly: Bool = false) async throws(BlockError) -> BlockNode {
-        try await open(path: path, format: format, readOnly: readOnly, seen: [], depth: 0)
+    public static func open(path: String, format: ImageFormat? = nil, readOnly: Bool = false,
+                            flushesToDisk: Bool = true) async throws(BlockError) -> BlockNode {
+        try await open(path: path, format: format, readOnly: readOnly, flushesToDisk: flushesToDisk, seen: [], depth: 0)
     }
 
     private static func realPath(_ path: String) -> String {
@@ -42,12 +44,12 @@ public enum ImageOpener {
         return String(cString: resolved)
     }
 
-    private static func open(path: String, format: ImageFormat?, readOnly: Bool, seen: Set<String>,
-                             depth: Int) async throws(BlockError) -> BlockNode {
+    private static func open(path: String, format: ImageFormat?, readOnly: Bool, flushesToDisk: Bool = true,
+                             seen: Set<String>, depth: Int) async throws(BlockError) -> BlockNode {
         if depth > maximumDepth { throw .corrupt("backing chain deeper than \(maximumDepth) images at \(path)") }
         let real = realPath(path)
         if seen.contains(real) { throw .corrupt("backing chain loops back to \(path)") }
-        let file = try await BlockNode(name: "\(path)#file", driver: try FileDriver(path: path, readOnly: readOnly))
+        let file = try await BlockNode(name: "\(path)#file", driver: try FileDriver(path: path, readOnly: readOnly, flushesToDisk: flushesToDisk))
         let chosen: ImageFormat
         if let format { chosen = format } else {
             let count = Int(min(file.length, 4))

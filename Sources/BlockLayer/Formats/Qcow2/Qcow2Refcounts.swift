@@ -91,19 +91,26 @@ extension Qcow2Image {
     }
 
     /// The first index of `count` consecutive free, unreserved clusters at or after `start`.
+    /// A scan from ``freeHint`` moves the hint to the first free cluster it saw, so later scans
+    /// do not walk the used clusters again.
     func findFreeRun(_ count: UInt64, from start: UInt64) async throws(BlockError) -> UInt64 {
         let endOfFile = geometry.clusterCount(bytes: file.length)
+        let updatesHint = start == freeHint
         var candidate = max(start, 1)
+        var firstFree: UInt64? = nil
         var runLength: UInt64 = 0
         var index = candidate
+        defer { if updatesHint, let firstFree { freeHint = max(freeHint, firstFree) } }
         while runLength < count {
             // Everything past the file's end and past every reservation is free.
             if index >= endOfFile && !reserved.contains(where: { $0.upperBound > index }) {
+                if firstFree == nil { firstFree = index }
                 return runLength == 0 ? index : candidate
             }
             var free = !isReserved(index)
             if free { free = try await refcount(cluster: index) == 0 }
             if free {
+                if firstFree == nil { firstFree = index }
                 if runLength == 0 { candidate = index }
                 runLength += 1
             } else {
