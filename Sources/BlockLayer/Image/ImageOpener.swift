@@ -29,13 +29,15 @@ public enum ImageOpener {
     }
 
     /// Opens the image at `path` (format probed unless given) and its backing chain; the top
-    /// node is writable unless `readOnly`; with `flushesToDisk: false` its flushes write metadata
-    /// back but skip `fdatasync` (qemu's `cache=unsafe`). Throws `corrupt` for a looping or too deep chain or a
-    /// malformed image, `io` for files that cannot be opened, `unsupported` for unsupported
-    /// images or backing formats.
+    /// node is writable unless `readOnly`; the backing images are read-only unless
+    /// `backingWritable` (commit writes into a backing image); with `flushesToDisk: false` flushes
+    /// write metadata back but skip `fdatasync` (qemu's `cache=unsafe`). Throws `corrupt` for a
+    /// looping or too deep chain or a malformed image, `io` for files that cannot be opened,
+    /// `unsupported` for unsupported images or backing formats.
     public static func open(path: String, format: ImageFormat? = nil, readOnly: Bool = false,
-                            flushesToDisk: Bool = true) async throws(BlockError) -> BlockNode {
-        try await open(path: path, format: format, readOnly: readOnly, flushesToDisk: flushesToDisk, seen: [], depth: 0)
+                            backingWritable: Bool = false, flushesToDisk: Bool = true) async throws(BlockError) -> BlockNode {
+        try await open(path: path, format: format, readOnly: readOnly, backingWritable: backingWritable,
+                       flushesToDisk: flushesToDisk, seen: [], depth: 0)
     }
 
     private static func realPath(_ path: String) -> String {
@@ -44,8 +46,8 @@ public enum ImageOpener {
         return String(cString: resolved)
     }
 
-    private static func open(path: String, format: ImageFormat?, readOnly: Bool, flushesToDisk: Bool = true,
-                             seen: Set<String>, depth: Int) async throws(BlockError) -> BlockNode {
+    private static func open(path: String, format: ImageFormat?, readOnly: Bool, backingWritable: Bool,
+                             flushesToDisk: Bool, seen: Set<String>, depth: Int) async throws(BlockError) -> BlockNode {
         if depth > maximumDepth { throw .corrupt("backing chain deeper than \(maximumDepth) images at \(path)") }
         let real = realPath(path)
         if seen.contains(real) { throw .corrupt("backing chain loops back to \(path)") }
@@ -72,7 +74,8 @@ public enum ImageOpener {
                     }
                     backingFormat = known
                 }
-                backing = try await open(path: resolve(name, relativeTo: path), format: backingFormat, readOnly: true,
+                backing = try await open(path: resolve(name, relativeTo: path), format: backingFormat, readOnly: !backingWritable,
+                                         backingWritable: backingWritable, flushesToDisk: flushesToDisk,
                                          seen: seen.union([real]), depth: depth + 1)
             }
             let driver = try await Qcow2FormatDriver.open(file: file, backing: backing, readOnly: readOnly)

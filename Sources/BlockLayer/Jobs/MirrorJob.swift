@@ -3,8 +3,9 @@ import Synchronization
 /// Mirror: copies what a device backend's node holds to a target node while the guest keeps
 /// writing, then (on `complete`) switches the backend to the target.
 ///
-/// - Sync `full` copies everything, `top` only what the source's own layer holds (the target is
-///   expected to have the same backing), `none` only what the guest writes from now on.
+/// - Sync `full` copies everything, `top` only what the layers above `base` hold (by default the
+///   source's own layer; the target is expected to have `base` as its backing, or be `base`
+///   itself for an active commit), `none` only what the guest writes from now on.
 /// - Guest writes made while copying are recorded in a ``BlockDirtyBitmap`` on the source and
 ///   copied again; at most ``Options/maxInFlight`` copies run at once, each at most
 ///   ``Options/chunksPerCopy`` chunks long. Runs of zeroes are written as write-zeroes.
@@ -42,6 +43,8 @@ public final class MirrorJob: BlockJobBody {
     public let target: BlockNode
     /// Which part is copied.
     public let sync: SyncMode
+    /// For `top`: the highest layer not copied (`nil`: the whole chain below the source).
+    public let base: BlockNode?
     /// Tuning.
     public let options: Options
     /// Guest writes not yet copied.
@@ -61,11 +64,14 @@ public final class MirrorJob: BlockJobBody {
     /// A mirror of `backend`'s current node to `target` (same length).
     /// Throws `invalidArgument` for a length mismatch or bad options, `writerConflict`/`readOnly`
     /// if the target cannot be written by the job.
-    public convenience init(backend: BlockBackend, target: BlockNode, sync: SyncMode = .full, options: Options = Options()) throws(BlockError) {
-        try self.init(backend: backend, target: target, sync: sync, options: options, skipDrainForTesting: false)
+    /// For `sync: .top`, `base` is the highest layer not copied; by default the source's backing.
+    public convenience init(backend: BlockBackend, target: BlockNode, sync: SyncMode = .full, base: BlockNode? = nil,
+                            options: Options = Options()) throws(BlockError) {
+        try self.init(backend: backend, target: target, sync: sync, base: base, options: options, skipDrainForTesting: false)
     }
 
-    init(backend: BlockBackend, target: BlockNode, sync: SyncMode, options: Options, skipDrainForTesting: Bool) throws(BlockError) {
+    init(backend: BlockBackend, target: BlockNode, sync: SyncMode, base: BlockNode? = nil, options: Options,
+         skipDrainForTesting: Bool) throws(BlockError) {
         let source = backend.node
         guard source !== target else { throw .invalidArgument("mirror source and target are the same node") }
         guard target.length == source.length else {
@@ -78,6 +84,7 @@ public final class MirrorJob: BlockJobBody {
         self.source = source
         self.target = target
         self.sync = sync
+        self.base = base ?? source.children[.backing]
         self.options = options
         self.skipDrainForTesting = skipDrainForTesting
         dirty = try BlockDirtyBitmap(length: source.length, granularity: options.granularity)
@@ -144,9 +151,9 @@ public final class MirrorJob: BlockJobBody {
             while offset < length {
                 try await job.checkpoint()
                 let status = try await job.io { () throws(BlockError) in
-                    try await source.blockStatus(at: offset, length: length - offset)
+                    try await BlockChain.isAllocated(from: source, above: base, at: offset, length: length - offset)
                 }
-                if status.allocation != .unallocated { dirty.mark(offset: offset, length: status.length) }
+                if status.allocated { dirty.mark(offset: offset, length: status.length) }
                 offset += status.length
             }
         }

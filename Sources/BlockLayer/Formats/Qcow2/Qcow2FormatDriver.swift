@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The `qcow2` format driver: version 3 read/write, version 2 read-only.
 ///
 /// Guest clusters map through the L1 and L2 tables to host clusters of the `file` child; an
@@ -19,13 +21,15 @@ public final class Qcow2FormatDriver: BlockDriver {
     public let openedHeader: Qcow2Header
     let image: Qcow2Image
     private let file: BlockNode
-    private let backing: BlockNode?
+    /// The backing node; replaced only by ``replaceBacking(with:recordedAs:format:)``.
+    let backingLink: Mutex<BlockNode?>
+    private var backing: BlockNode? { backingLink.withLock { $0 } }
     private let claim: BlockWriterClaim?
 
     private init(image: Qcow2Image, file: BlockNode, backing: BlockNode?, claim: BlockWriterClaim?) {
         self.image = image
         self.file = file
-        self.backing = backing
+        backingLink = Mutex(backing)
         self.claim = claim
         isReadOnly = image.isReadOnly
         openedHeader = image.header
