@@ -10,7 +10,8 @@ struct EmuImg: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emu-img",
         abstract: "Create, inspect, check and convert raw and qcow2 disk images.",
-        subcommands: [Info.self, Create.self, Convert.self, Check.self, Compare.self, Map.self])
+        subcommands: [Info.self, Create.self, Convert.self, Check.self, Compare.self, Map.self,
+                      Commit.self, Stream.self, Mirror.self])
 }
 
 /// Parses `FMT` for `-f`/`-O`/`-F`.

@@ -83,6 +83,13 @@ public enum ImageOpener {
         }
     }
 
+    /// The image below `top` in its chain whose file is `path` (both resolved to real paths),
+    /// e.g. a base named on a command line; `nil` if there is none.
+    public static func backingNode(of top: BlockNode, path: String) -> BlockNode? {
+        let wanted = realPath(path)
+        return chain(top).dropFirst().first { realPath($0.name) == wanted }
+    }
+
     /// The nodes of a chain from `top` down through `backing` children (top first).
     public static func chain(_ top: BlockNode) -> [BlockNode] {
         var nodes: [BlockNode] = [top]
