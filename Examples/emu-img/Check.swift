@@ -1,17 +1,17 @@
 import ArgumentParser
 import BlockLayer
 
-/// `emu-img check [-f FMT] [-r leaks] FILE`, with qemu-img's exit statuses: 0 no errors,
+/// `emu-img check [-f FMT] [-r leaks|all] FILE`, with qemu-img's exit statuses: 0 no errors,
 /// 1 the check could not run, 2 corruptions, 3 leaks only, 63 the format has no checks.
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check a qcow2 image's consistency; optionally repair leaks.")
 
     @Option(name: .short, help: "Image format (probed if omitted).") var format: ImageFormat?
-    @Option(name: .short, help: "Repair: leaks.") var repair: String?
+    @Option(name: .short, help: "Repair: leaks, or all (also refcounts that are too low; clears the dirty bit).") var repair: String?
     @Argument(help: "The image file.") var file: String
 
     func run() async throws {
-        if let repair, repair != "leaks" { throw ValidationError("only '-r leaks' is supported") }
+        if let repair, repair != "leaks" && repair != "all" { throw ValidationError("-r takes leaks or all") }
         do {
             let chosen: ImageFormat
             if let format { chosen = format } else { chosen = try await ImageOpener.probe(path: file) }
@@ -19,10 +19,10 @@ struct Check: AsyncParsableCommand {
                 complain("This image format does not support checks")
                 throw ExitCode(63)
             }
-            var report = try await Qcow2Checker.check(path: file, repairLeaks: repair != nil)
+            var report = try await Qcow2Checker.check(path: file, repairLeaks: repair != nil, repairRefcounts: repair == "all")
             for message in report.messages { print(message) }
-            if report.leaksFixed > 0 {
-                print("The following inconsistencies were found and repaired:\n\n    \(report.leaksFixed) leaked clusters\n    0 corruptions\n")
+            if report.leaksFixed > 0 || report.corruptionsFixed > 0 {
+                print("The following inconsistencies were found and repaired:\n\n    \(report.leaksFixed) leaked clusters\n    \(report.corruptionsFixed) corruptions\n")
                 print("Double checking the fixed image now...")
                 report = try await Qcow2Checker.check(path: file)
                 for message in report.messages { print(message) }

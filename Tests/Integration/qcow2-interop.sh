@@ -105,6 +105,10 @@ check "emu-img check -r leaks repairs it (exit 0) and qemu-img agrees" \
 printf '\x00\x00' | dd of=leak.qcow2 bs=1 seek=$((2 * 65536 + 2 * 4)) conv=notrunc status=none
 check "a refcount too low is a corruption for qemu-img (exit 2)" expect_status 2 qemu-img check leak.qcow2
 check "and for emu-img (exit 2)" expect_status 2 "$emuimg" check leak.qcow2
+check "a crash with lazy refcounts (qemu-io abort) leaves a dirty image that emu-img check -r all repairs" \
+    sh -c "qemu-img create -q -f qcow2 -o lazy_refcounts=on lazy.qcow2 16M && qemu-io -c 'write -P 0x44 0 3M' -c abort lazy.qcow2; \
+        '$emuimg' info lazy.qcow2 | grep -q 'dirty: true' && '$emuimg' check -r all lazy.qcow2 && qemu-img check lazy.qcow2 \
+        && qemu-io -c 'read -P 0x44 0 3M' lazy.qcow2 && ! '$emuimg' info lazy.qcow2 | grep -q dirty"
 printf 'garbage' > notqcow.img
 check "emu-img check of a raw image fails (exit 63)" expect_status 63 "$emuimg" check notqcow.img
 head -c 100 ours-65536.qcow2 > short.qcow2

@@ -50,6 +50,28 @@ import Testing
         }
     }
 
+    @Test func dirtyImageWithLowRefcountsIsRepairedAndReopensWritable() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = try await image(directory)
+            // As a crash with lazy refcounts leaves it: data counted 0, the dirty bit set.
+            try patchFile(path, at: refcountBlock + 2 * 4, bigEndian(UInt16(0)) + bigEndian(UInt16(0)))
+            try patchFile(path, at: 72, bigEndian(Qcow2Header.dirtyBit))
+            await #expect(throws: BlockError.self) { _ = try await ImageOpener.open(path: path) }
+            #expect(try await Qcow2Checker.check(path: path).exitCode == 2)
+            let repaired = try await Qcow2Checker.check(path: path, repairRefcounts: true)
+            #expect(repaired.corruptionsFixed == 2 && repaired.exitCode == 0, "\(repaired.messages)")
+            let again = try await Qcow2Checker.check(path: path)
+            #expect(again.exitCode == 0 && again.corruptions == 0, "\(again.messages)")
+            let node = try await ImageOpener.open(path: path)
+            #expect((node.driver as? Qcow2FormatDriver)?.openedHeader.isDirty == false)
+            // New allocations do not reuse the clusters that were counted 0.
+            try await node.write(from: BlockBuffer(pattern(65_536, seed: 8)), at: 8 << 20)
+            try await node.flush()
+            #expect(try await readBytes(node, at: 0, count: 3 * cluster) == pattern(3 * cluster, seed: 2))
+            #expect(try await Qcow2Checker.check(path: path).exitCode == 0)
+        }
+    }
+
     @Test func entriesOutOfBoundsOrUnaligned() async throws {
         try await withTemporaryDirectory { directory in
             let path = try await image(directory)

@@ -7,6 +7,8 @@ public struct Qcow2CheckReport: Sendable, Equatable {
     public var leaks = 0
     /// Leaks repaired by this run.
     public var leaksFixed = 0
+    /// Refcounts that were too low, repaired by this run.
+    public var corruptionsFixed = 0
     /// One line per finding (`ERROR …`, `Leaked cluster …`, `Repairing …`).
     public var messages: [String] = []
     /// Guest clusters that are allocated (data, compressed or preallocated zero), and in all.
@@ -17,7 +19,7 @@ public struct Qcow2CheckReport: Sendable, Equatable {
     public var imageEndOffset: UInt64 = 0
 
     /// `qemu-img check`'s exit status: 0 clean, 2 corruptions, 3 leaks only.
-    public var exitCode: Int32 { corruptions > 0 ? 2 : leaks - leaksFixed > 0 ? 3 : 0 }
+    public var exitCode: Int32 { corruptions - corruptionsFixed > 0 ? 2 : leaks - leaksFixed > 0 ? 3 : 0 }
 }
 
 /// Consistency check of a qcow2 image, like `qemu-img check`: rebuilds every cluster's
@@ -28,15 +30,20 @@ public struct Qcow2CheckReport: Sendable, Equatable {
 /// and allocates memory proportional to the file's size in clusters (refusing files of more
 /// than 2^28 clusters). Images with internal snapshots are refused (`unsupported`).
 public enum Qcow2Checker {
-    /// Checks the image at `path`; with `repairLeaks` (opens it writable) fixes leaked clusters.
+    /// Checks the image at `path`. With `repairLeaks` (opens it writable) fixes leaked clusters;
+    /// with `repairRefcounts` also raises refcounts that are too low (what a crash with lazy
+    /// refcounts leaves; qemu-img's `-r all`), placing any new refcount block only in a cluster
+    /// nothing references, and clears the dirty bit once no corruption is left. Other
+    /// corruptions (entries out of bounds or unaligned, overlaps) are reported, not repaired.
     /// Throws for a header that cannot be read or validated and for file errors.
-    public static func check(path: String, repairLeaks: Bool = false) async throws(BlockError) -> Qcow2CheckReport {
-        let file = try await BlockNode(name: path, driver: try FileDriver(path: path, readOnly: !repairLeaks))
-        let image = try await Qcow2Image.load(file: file, readOnly: !repairLeaks, cacheBytes: 0)
-        return try await check(image, repairLeaks: repairLeaks)
+    public static func check(path: String, repairLeaks: Bool = false, repairRefcounts: Bool = false) async throws(BlockError) -> Qcow2CheckReport {
+        let writable = repairLeaks || repairRefcounts
+        let file = try await BlockNode(name: path, driver: try FileDriver(path: path, readOnly: !writable))
+        let image = try await Qcow2Image.load(file: file, readOnly: !writable, cacheBytes: 0)
+        return try await check(image, repairLeaks: writable, repairRefcounts: repairRefcounts)
     }
 
-    static func check(_ image: Qcow2Image, repairLeaks: Bool) async throws(BlockError) -> Qcow2CheckReport {
+    static func check(_ image: Qcow2Image, repairLeaks: Bool, repairRefcounts: Bool = false) async throws(BlockError) -> Qcow2CheckReport {
         let header = image.header
         let geometry = image.geometry
         let clusterSize = UInt64(geometry.clusterSize)
@@ -68,6 +75,8 @@ public enum Qcow2Checker {
             }
         }
 
+        // COPIED flags are compared with the refcounts at the end (after any repair).
+        var copiedFlags: [(cluster: UInt64, copied: Bool, what: String)] = []
         mark(0, clusterSize, "header", metadata: true)
         mark(header.l1TableOffset, UInt64(header.l1Size) * 8, "L1 table", metadata: true)
         mark(header.refcountTableOffset, UInt64(header.refcountTableClusters) * clusterSize, "refcount table", metadata: true)
@@ -105,10 +114,8 @@ public enum Qcow2Checker {
                 continue
             }
             mark(l2Offset, clusterSize, "L2 table", metadata: true)
-            if (try await storedRefcount(l2Offset / clusterSize) == 1) != (l1Entry & Qcow2Cluster.copiedFlag != 0) {
-                report.corruptions += 1
-                report.messages.append("ERROR OFLAG_COPIED L2 cluster: l1_index=\(l1Index) l1_entry=\(String(l1Entry, radix: 16))")
-            }
+            copiedFlags.append((l2Offset / clusterSize, l1Entry & Qcow2Cluster.copiedFlag != 0,
+                                "OFLAG_COPIED L2 cluster: l1_index=\(l1Index) l1_entry=\(String(l1Entry, radix: 16))"))
             let table = try await image.readBytes(at: l2Offset, count: geometry.clusterSize)
             for l2Index in 0..<geometry.l2Entries {
                 let entry = table.bigEndian64(at: l2Index * 8)
@@ -130,10 +137,8 @@ public enum Qcow2Checker {
                 case .normal(let host, let copied):
                     report.allocatedGuestClusters += 1
                     mark(host, clusterSize, "data cluster (guest offset \(guest))", metadata: false)
-                    if host + clusterSize <= fileLength + clusterSize - 1,
-                       (try await storedRefcount(host / clusterSize) == 1) != copied {
-                        report.corruptions += 1
-                        report.messages.append("ERROR OFLAG_COPIED data cluster: l2_entry=\(String(entry, radix: 16))")
+                    if host < fileLength {
+                        copiedFlags.append((host / clusterSize, copied, "OFLAG_COPIED data cluster: l2_entry=\(String(entry, radix: 16))"))
                     }
                 case .compressed(let host, let length):
                     report.allocatedGuestClusters += 1
@@ -150,6 +155,7 @@ public enum Qcow2Checker {
 
         // Compare with the stored refcounts (clusters past the file's end count as unreferenced).
         var leaked: [(UInt64, UInt64)] = []
+        var tooLow: [(UInt64, UInt64)] = []
         let coveredClusters = UInt64(usableBlocks.max().map { $0 + 1 } ?? 0) * UInt64(geometry.refcountsPerBlock)
         for cluster in 0..<max(fileClusters, coveredClusters) {
             let stored = try await storedRefcount(cluster)
@@ -158,7 +164,8 @@ public enum Qcow2Checker {
             if stored == counted { continue }
             if stored < counted {
                 report.corruptions += 1
-                report.messages.append("ERROR cluster \(cluster) refcount=\(stored) reference=\(counted)")
+                tooLow.append((cluster, counted))
+                report.messages.append("\(repairRefcounts ? "Repairing" : "ERROR") cluster \(cluster) refcount=\(stored) reference=\(counted)")
             } else {
                 report.leaks += 1
                 leaked.append((cluster, counted))
@@ -170,6 +177,38 @@ public enum Qcow2Checker {
             try await image.writeRefcountBlocks()
             try await image.file.flush()
             report.leaksFixed = leaked.count
+        }
+        if repairRefcounts && !tooLow.isEmpty {
+            // New refcount blocks must not land on a referenced cluster whose stored count is 0.
+            var runs: [Range<UInt64>] = []
+            for (index, count) in references.enumerated() where count > 0 {
+                let cluster = UInt64(index)
+                if let last = runs.last, last.upperBound == cluster { runs[runs.count - 1] = last.lowerBound..<(cluster + 1) } else {
+                    runs.append(cluster..<(cluster + 1))
+                }
+            }
+            image.reserved.append(contentsOf: runs)
+            defer { image.reserved.removeAll() }
+            for (cluster, counted) in tooLow {
+                guard counted <= geometry.maximumRefcount else { continue }
+                try await image.setRefcount(cluster: cluster, to: counted)
+            }
+            try await image.writeRefcountBlocks()
+            try await image.file.flush()
+            report.corruptionsFixed = tooLow.count
+        }
+        for flag in copiedFlags {
+            let stored: UInt64
+            do throws(BlockError) { stored = try await image.refcount(cluster: flag.cluster) } catch { stored = 0 }
+            if (stored == 1) != flag.copied {
+                report.corruptions += 1
+                report.messages.append("ERROR \(flag.what)")
+            }
+        }
+        if repairRefcounts && image.header.isDirty && report.corruptions == report.corruptionsFixed {
+            image.header.incompatibleFeatures &= ~Qcow2Header.dirtyBit
+            try await image.writeFeatures()
+            try await image.file.flush()
         }
         return report
     }
