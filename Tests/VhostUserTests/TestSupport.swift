@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import EmuCore
 import EmuVirtio
@@ -128,5 +129,13 @@ final class VhostRig {
         backEnd.stop()
         laterBackEnds.withLock { $0.forEach { $0.stop() } }
         io.stop()
+    }
+}
+
+/// Runs blocking work (socket exchanges, a DRIVER_OK write that waits for a slow back end) on a
+/// Dispatch thread and awaits it, so the cooperative pool other tests share is not held up.
+func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
 }
