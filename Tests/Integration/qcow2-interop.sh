@@ -93,6 +93,13 @@ check "emu-img writes into qemu-img's image (convert -n: data, zero clusters, ov
     sh -c "qemu-img create -q -f qcow2 -o cluster_size=4096 into.qcow2 24M && qemu-io -c 'write -P 0x33 0 24M' into.qcow2 \
         && '$emuimg' convert -n -O qcow2 data.raw into.qcow2 && qemu-img check into.qcow2 && qemu-img compare into.qcow2 data.raw"
 
+for bits in 1 64; do
+    check "emu-img reads and writes qemu-img's image with $bits-bit refcounts; qemu-img checks clean" \
+        sh -c "qemu-img create -q -f qcow2 -o refcount_bits=$bits,cluster_size=4096 rc$bits.qcow2 24M && qemu-io -c 'write -P 0x21 1M 5M' rc$bits.qcow2 \
+            && '$emuimg' check rc$bits.qcow2 && '$emuimg' convert -n -O qcow2 data.raw rc$bits.qcow2 && qemu-img check rc$bits.qcow2 \
+            && qemu-img compare rc$bits.qcow2 data.raw"
+done
+
 # --- check: classification and exit statuses -------------------------------------------------
 "$emuimg" create -f qcow2 leak.qcow2 16M > /dev/null
 qemu-io -c 'write -P 1 0 256k' leak.qcow2 > /dev/null
