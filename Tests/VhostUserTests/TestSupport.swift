@@ -33,6 +33,20 @@ struct EchoHandler: VhostUserBackEndHandler {
     }
 }
 
+/// An echo that takes its time: a request the back end is still handling.
+struct SlowEchoHandler: VhostUserBackEndHandler {
+    var features: VirtioFeatures = [.version1]
+    var queueCount = 1
+    var config: [UInt8] = []
+    var delay: Duration
+
+    func handle(_ element: VirtqueueElement, queue: Int, memory: FlatGuestMemory) -> UInt32 {
+        let c = delay.components
+        usleep(UInt32(c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000))
+        return EchoHandler().handle(element, queue: queue, memory: memory)
+    }
+}
+
 /// A virtio-blk back end over a RAM disk (IN, OUT, GET_ID), to test vhost-user-blk without peers.
 final class RAMDiskHandler: VhostUserBackEndHandler {
     let features: VirtioFeatures = [.version1, .eventIndex, .indirectDescriptors, .bit(6)]

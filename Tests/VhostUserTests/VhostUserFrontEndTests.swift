@@ -2,6 +2,9 @@ import EmuCore
 import EmuVirtio
 import EmuVirtioTesting
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @_spi(Testing) @testable import VhostUser
 
 /// Negotiation, memory table, rings and config between our front end and our back end.
@@ -75,6 +78,30 @@ struct VhostUserFrontEndTests {
         _ = try rig.driver.queues[0].submit(DriverRequest(readable: [[7]], writableLengths: [2]))
         rig.driver.kick(0)
         #expect(try await rig.driver.queues[0].waitForCompletions(1).first?.written == [7, 7])
+    }
+
+    /// A reset while the back end handles a request waits for it (GET_VRING_BASE), and nothing
+    /// reaches the used ring after the reset returned.
+    @Test func aResetWaitsForTheRequestInFlight() async throws {
+        let (took, usedAfterReset, usedLater, processed) = try await offCooperativePool { () throws -> (Duration, UInt16, UInt16, Int) in
+            let rig = try VhostRig(handler: SlowEchoHandler(delay: .milliseconds(300)), configSize: 0)
+            try rig.initialize(features: [])
+            let used = rig.driver.queues[0].configuration.deviceArea + 2
+            _ = try rig.driver.queues[0].submit(DriverRequest(readable: [[1]], writableLengths: [1]))
+            rig.driver.kick(0)
+            usleep(80_000)  // the back end is inside the handler now
+            let start = ContinuousClock.now
+            rig.driver.reset()
+            let took = ContinuousClock.now - start
+            let usedAfterReset: UInt16 = try rig.memory.load(at: used)
+            usleep(400_000)
+            let usedLater: UInt16 = try rig.memory.load(at: used)
+            return (took, usedAfterReset, usedLater, rig.backEnd.processedRequests)
+        }
+        #expect(took >= Duration.milliseconds(150), "the reset did not wait for the request in flight")
+        #expect(usedAfterReset == 1)
+        #expect(usedLater == usedAfterReset)
+        #expect(processed == 1)
     }
 
     @Test func ringSetUpSendsTheAreasAsFrontEndAddresses() throws {

@@ -234,6 +234,15 @@ public final class VhostUserBackEnd: Sendable {
         case .getVringBase:
             let s = try VhostUserVringState(decoding: payload)
             let i = try ringIndex(s.index)
+            // Stop taking requests, wait for the one being handled (the data plane handles it
+            // holding the queue's lock), and only then report the base and close the fds.
+            let handle = state.withLock { st -> VirtqueueHandle? in
+                defer { st.rings[i].queue = nil }
+                st.rings[i].kickHandler?.remove()
+                st.rings[i].kickHandler = nil
+                return st.rings[i].queue
+            }
+            handle?.withQueue { _ in }
             let base = state.withLock { st -> UInt16 in
                 let popped = st.rings[i].popped
                 Self.forget(&st.rings[i])
@@ -359,25 +368,33 @@ public final class VhostUserBackEnd: Sendable {
     private func kicked(_ i: Int, fd: Int32) {
         var value: UInt64 = 0
         guard emu_eventfd_read(fd, &value) == 0, value > 0 else { return }
-        let (queue, enabled, callFD, memory) = state.withLock { s in
-            (s.rings[i].kickFD == fd ? s.rings[i].queue : nil, s.rings[i].enabled, s.rings[i].callFD, s.memory)
+        let (queue, enabled, memory) = state.withLock { s in
+            (s.rings[i].kickFD == fd ? s.rings[i].queue : nil, s.rings[i].enabled, s.memory)
         }
         guard let queue, let memory else { return }
         guard enabled else {
             dropped.add(1, ordering: .releasing)  // the request stays unprocessed until another kick
             return
         }
-        let (count, interrupt) = queue.withQueue { q -> (Int, Bool) in
+        queue.withQueue { q in
             var count = 0
-            while let element = try? q.pop() {
+            // Re-checked before every request: GET_VRING_BASE or a disable stops the ring between two.
+            while isServing(i, queue), let element = try? q.pop() {
                 let written = handler.handle(element, queue: i, memory: memory)
                 do { try q.push(element, writtenLength: min(written, UInt32(clamping: element.writableLength))) } catch { break }
                 count += 1
+                state.withLock { $0.rings[i].popped &+= 1 }
             }
-            return (count, count > 0 && q.shouldInterrupt())
+            processed.add(count, ordering: .releasing)
+            if count > 0, q.shouldInterrupt() {
+                state.withLock { s in
+                    if s.rings[i].queue === queue, s.rings[i].callFD >= 0 { _ = emu_eventfd_write(s.rings[i].callFD, 1) }
+                }
+            }
         }
-        state.withLock { $0.rings[i].popped &+= UInt16(truncatingIfNeeded: count) }
-        processed.add(count, ordering: .releasing)
-        if interrupt, callFD >= 0 { _ = emu_eventfd_write(callFD, 1) }
+    }
+
+    private func isServing(_ i: Int, _ queue: VirtqueueHandle) -> Bool {
+        state.withLock { $0.rings[i].queue === queue && $0.rings[i].enabled }
     }
 }
