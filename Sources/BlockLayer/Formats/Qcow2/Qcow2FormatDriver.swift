@@ -10,6 +10,11 @@ import Synchronization
 /// are written back in crash order on ``flush()`` (see ``Qcow2Image``), so an acknowledged
 /// *flushed* write survives a crash and a crash never leaves a reference to a free cluster.
 ///
+/// Concurrency: one async lock serialises metadata and writes; reads map under it and do their
+/// data I/O outside it. A read racing a discard of the same range may therefore return the bytes
+/// a later write put into the freed cluster (never a torn metadata state: clusters are freed
+/// only at a flush, after the entries that named them are on disk).
+///
 /// Drop the driver only after a final ``flush()``: unflushed metadata is lost otherwise (the
 /// image stays consistent, the writes since the last flush are not in it).
 public final class Qcow2FormatDriver: BlockDriver {
