@@ -69,3 +69,61 @@ struct VhostUserCodecTests {
         #expect(throws: VhostUserError.self) { try VhostUserVringFileWord(rawValue: 0x200) }
     }
 }
+
+/// Random bytes into every decoder: each either refuses them with a `VhostUserError` or yields a
+/// value that re-encodes and decodes to itself. Seeded, so a failure reproduces.
+@Suite("vhost-user codec against random bytes")
+struct VhostUserCodecRandomTests {
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func decodersRefuseOrRoundTrip() throws {
+        var rng = SplitMix(state: 0x5EED_0002)
+        var accepted = [String: Int]()
+        for round in 0..<20_000 {
+            // Lengths cluster around the real sizes so that acceptance is actually exercised.
+            let sizes = [0, 4, 8, 12, 40, 8 + 32 * Int(rng.next() % 9), 12 + Int(rng.next() % 260), Int(rng.next() % 400)]
+            let n = sizes[Int(rng.next() % UInt64(sizes.count))]
+            var bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            if n >= 4, round % 2 == 0 { bytes[0] = UInt8(rng.next() % 10); bytes[1] = 0; bytes[2] = 0; bytes[3] = 0 }  // plausible counts
+            if n >= 8, round % 3 == 0 { bytes[4] = UInt8(rng.next() % 16); bytes[5...7] = [0, 0, 0] }
+            if n >= 12, round % 5 == 0 { bytes[9] &= 0x1F; bytes[10] = 0; bytes[11] = 0 }  // sizes around the limit
+            if let v = try? VhostUserVringState(decoding: bytes) {
+                #expect(v.encoded() == bytes); accepted["state", default: 0] += 1
+            }
+            if let v = try? VhostUserVringAddress(decoding: bytes) {
+                #expect(v.encoded() == bytes); accepted["addr", default: 0] += 1
+            }
+            if let v = try? VhostUserMemoryTable(decoding: bytes) {
+                #expect(v.regions.count <= VhostUserMemoryTable.maximumRegions)
+                #expect(try VhostUserMemoryTable(decoding: v.encoded()) == v); accepted["table", default: 0] += 1
+            }
+            if let v = try? VhostUserConfigPayload(decoding: bytes) {
+                #expect(v.bytes.count <= VhostUserConfigPayload.maximumSize)
+                #expect(v.encoded() == bytes); accepted["config", default: 0] += 1
+            }
+            if let v = try? VhostUserSingleRegion.decode(bytes) {
+                #expect(try VhostUserSingleRegion.decode(VhostUserSingleRegion.encode(v)) == v); accepted["region", default: 0] += 1
+            }
+            if let v = try? VhostUserU64.decode(bytes) {
+                #expect(VhostUserU64.encode(v) == bytes); accepted["u64", default: 0] += 1
+                if let w = try? VhostUserVringFileWord(rawValue: v) { #expect(w.rawValue == v) }
+            }
+            if n >= 12, let h = try? VhostUserMessage.decodeHeader(Array(bytes.prefix(12))) {
+                #expect(h.size <= VhostUserMessage.maximumPayloadSize); accepted["header", default: 0] += 1
+            }
+        }
+        // Every decoder accepted something, so the round trips above were really checked.
+        for kind in ["state", "addr", "table", "config", "region", "u64", "header"] {
+            #expect(accepted[kind, default: 0] > 0, "\(kind) never accepted random input")
+        }
+    }
+}
