@@ -89,7 +89,7 @@ same_hashes() { # $1 expected number of reads
     [ "$(grep -c '^read [0-9]*: fnv1a=' "$work/watch.out")" -eq "$1" ] &&
     [ "$(grep '^read [0-9]*: fnv1a=' "$work/watch.out" | sed 's/.*fnv1a=\([0-9a-f]*\).*/\1/' | sort -u | wc -l)" -eq 1 ]
 }
-watch 3 2500 1.2; rc=$?
+watch 3 4000 1.5; rc=$?
 check "restart between reads: every read answered (rc $rc), ring restored without a reset" \
     bash -c "cat '$work/watch.out'; [ $rc -eq 0 ] && $(declare -f same_hashes); work='$work' same_hashes 3 && grep -q '^read 2: .* reconnects=1 resets=0' '$work/watch.out'"
 watch 30 50 0.5; rc=$?
