@@ -130,7 +130,12 @@ public final class Qcow2FormatDriver: BlockDriver {
 
     /// Fills `buffer` from `offset`.
     public func read(into buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {
-        let extents = try await image.lock.withLock { () async throws(BlockError) in try await map(offset, buffer.count) }
+        let extents = try await image.lock.withLock { () async throws(BlockError) in
+            let extents = try await map(offset, buffer.count)
+            image.unlockedIO.enter()
+            return extents
+        }
+        defer { image.unlockedIO.leave() }
         for (range, extent) in extents {
             let part = buffer.view(range)
             switch extent {
@@ -190,8 +195,42 @@ public final class Qcow2FormatDriver: BlockDriver {
     // MARK: Writes
 
     /// Writes all of `buffer` at `offset`.
+    /// A write that lands entirely in clusters that are ours runs its data I/O outside the lock
+    /// (so such writes proceed in parallel); any other write runs wholly under it.
     public func write(from buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {
-        try await image.lock.withLock { () async throws(BlockError) in try await writeLocked(buffer, at: offset) }
+        let inPlace: [(range: Range<Int>, host: UInt64)]? = try await image.lock.withLock { () async throws(BlockError) in
+            if let extents = try await inPlaceExtents(offset, buffer.count) {
+                for extent in extents { try await image.ensureFileLength(extent.host + UInt64(extent.range.count)) }
+                image.unlockedIO.enter()
+                return extents
+            }
+            try await writeLocked(buffer, at: offset)
+            return nil
+        }
+        guard let inPlace else { return }
+        defer { image.unlockedIO.leave() }
+        for extent in inPlace { try await file.write(from: buffer.view(extent.range), at: extent.host) }
+    }
+
+    /// The host extents of a write if every cluster it touches is ours (normal, COPIED), else nil.
+    private func inPlaceExtents(_ offset: UInt64, _ length: Int) async throws(BlockError) -> [(range: Range<Int>, host: UInt64)]? {
+        let geometry = image.geometry
+        var extents: [(range: Range<Int>, host: UInt64)] = []
+        var done = 0
+        while done < length {
+            let guest = offset + UInt64(done)
+            let inCluster = Int(guest & geometry.clusterMask)
+            let piece = min(geometry.clusterSize - inCluster, length - done)
+            guard case .normal(let host, copied: true) = try await image.cluster(guestOffset: guest) else { return nil }
+            let target = host + UInt64(inCluster)
+            if let last = extents.last, last.host + UInt64(last.range.count) == target {
+                extents[extents.count - 1] = (last.range.lowerBound..<(done + piece), last.host)
+            } else {
+                extents.append((done..<(done + piece), target))
+            }
+            done += piece
+        }
+        return extents
     }
 
     private func writeLocked(_ buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {

@@ -10,12 +10,16 @@
 ///    freed cluster can never be reused while an old on-disk entry still points to it.
 /// A crash at any point therefore leaves at worst leaked clusters (refcount too high), never a
 /// reference to a cluster counted as free. Guest data goes to new clusters before step 1.
+/// Step 3 also waits for data I/O that runs outside the lock (``unlockedIO``), so a read or an
+/// in-place write mapped before a discard never lands in a cluster already handed out again.
 ///
 /// `@unchecked Sendable`: every member is touched only while holding `lock` (the driver takes it
 /// around each operation), so no two tasks ever touch the state at once.
 final class Qcow2Image: @unchecked Sendable {
     let file: BlockNode
     let lock = AsyncLock()
+    /// Data I/O running outside `lock` (reads, in-place writes) on clusters mapped under it.
+    let unlockedIO = InFlightCounter()
     var header: Qcow2Header
     let geometry: Qcow2Geometry
     let isReadOnly: Bool
@@ -181,6 +185,9 @@ final class Qcow2Image: @unchecked Sendable {
         }
         if !pendingFrees.isEmpty {
             if wrote { try await file.flush() }
+            // I/O mapped before the entries changed may still touch these clusters: let it end
+            // before they can be reused (new I/O cannot map them: it needs the lock we hold).
+            await unlockedIO.waitIdle()
             let frees = pendingFrees
             pendingFrees.removeAll()
             for cluster in frees { try await changeRefcount(cluster: cluster, by: -1) }
