@@ -10,10 +10,11 @@ import Synchronization
 /// are written back in crash order on ``flush()`` (see ``Qcow2Image``), so an acknowledged
 /// *flushed* write survives a crash and a crash never leaves a reference to a free cluster.
 ///
-/// Concurrency: one async lock serialises metadata and writes; reads map under it and do their
-/// data I/O outside it. A read racing a discard of the same range may therefore return the bytes
-/// a later write put into the freed cluster (never a torn metadata state: clusters are freed
-/// only at a flush, after the entries that named them are on disk).
+/// Concurrency: one async lock serialises metadata changes; reads and writes into clusters that
+/// are already ours map under it and do their data I/O outside it, so they run in parallel. A
+/// cluster whose entry was dropped (discard, zeroes, copy-on-write) is freed only at a flush,
+/// after the entries are on disk and after every such unlocked I/O mapped before has ended, so
+/// no request ever reads or writes a cluster that was handed out again.
 ///
 /// Drop the driver only after a final ``flush()``: unflushed metadata is lost otherwise (the
 /// image stays consistent, the writes since the last flush are not in it).
