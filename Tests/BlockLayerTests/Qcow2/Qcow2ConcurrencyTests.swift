@@ -63,3 +63,60 @@ import Testing
         }
     }
 }
+
+/// A RAM file whose first read after arming is held at a gate.
+final class GatedReadDriver: BlockDriver {
+    let formatName = "gated"
+    let isReadOnly = false
+    let memory = MemoryDriver(size: 0)
+    let gate = AsyncGate()
+    let armed = SharedFlag()
+    let heldReads = SharedFlag()
+
+    func length() async throws(BlockError) -> UInt64 { try await memory.length() }
+    func read(into buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {
+        if armed.isSet && heldReads.counted == 0 {
+            heldReads.increment()
+            await gate.wait()
+        }
+        try await memory.read(into: buffer, at: offset)
+    }
+    func write(from buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) { try await memory.write(from: buffer, at: offset) }
+    func flush() async throws(BlockError) {}
+    func discard(at offset: UInt64, length: UInt64) async throws(BlockError) { try await memory.discard(at: offset, length: length) }
+    func writeZeroes(at offset: UInt64, length: UInt64) async throws(BlockError) { try await memory.writeZeroes(at: offset, length: length) }
+    func truncate(to length: UInt64) async throws(BlockError) { try await memory.truncate(to: length) }
+}
+
+@Suite struct Qcow2FreeAfterUnlockedIOTests {
+    /// A read mapped to a cluster before a discard keeps that cluster from being freed (and so
+    /// handed to another guest offset) until the read has finished.
+    @Test func aFlushFreesADiscardedClusterOnlyAfterReadsMappedToIt() async throws {
+        let file = GatedReadDriver()
+        let fileNode = try await BlockNode(name: "file", driver: file)
+        try await Qcow2Creator.format(file: fileNode, size: 1 << 20, clusterSize: 4096)
+        let node = try await BlockNode(name: "q", driver: try await Qcow2FormatDriver.open(file: fileNode))
+        try await node.write(from: BlockBuffer(pattern(4096, seed: 1)), at: 0)
+        try await node.flush()
+
+        file.armed.set()
+        let reader = Task { try await readBytes(node, at: 0, count: 4096) }
+        #expect(await eventually { file.heldReads.counted == 1 })
+        try await node.discard(at: 0, length: 4096)
+        let flushed = SharedFlag()
+        let flusher = Task {
+            try await node.flush()
+            flushed.set()
+        }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        #expect(!flushed.isSet, "the flush freed the cluster while a read mapped to it was in flight")
+        file.gate.open()
+        #expect(try await reader.value == pattern(4096, seed: 1))
+        try await flusher.value
+        #expect(flushed.isSet)
+        // The freed cluster is reused by the next allocation, and the old read saw the old data.
+        try await node.write(from: BlockBuffer(pattern(4096, seed: 2)), at: 8192)
+        try await node.flush()
+        #expect(try await readBytes(node, at: 8192, count: 4096) == pattern(4096, seed: 2))
+    }
+}
