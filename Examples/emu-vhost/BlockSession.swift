@@ -26,11 +26,16 @@ final class BlockSession {
     static let ramSize: UInt64 = 128 << 20
     static let maxTransfer = 1 << 20
 
-    init(socket: String, queueSize: UInt16 = 128, reconnect: Bool = false) throws {
+    let queueCount: Int
+
+    init(socket: String, queueSize: UInt16 = 128, queueCount: Int = 1, reconnect: Bool = false) throws {
+        guard queueCount >= 1, queueCount <= 16 else { throw ToolError("--queues must be 1...16") }
+        self.queueCount = queueCount
         memory = try FlatGuestMemory(size: Self.ramSize)
         io = try IOThread(name: "emu-vhost")
         device = try VhostUserBlockDevice.connect(socketPath: socket, regions: VhostUserGuestRegion.regions(of: memory),
-                                                  loop: io.loop, queueSize: queueSize, reconnect: reconnect)
+                                                  loop: io.loop, queueSize: queueSize, queueCount: queueCount,
+                                                  reconnect: reconnect)
         let interrupt = try EventNotifier()
         self.interrupt = interrupt
         transport = VirtioMMIOTransport(device: device, memory: memory,
@@ -44,7 +49,8 @@ final class BlockSession {
     func initializeDriver() throws {
         // No EVENT_IDX: the test driver does not move used_event, so every completion interrupts.
         try driver.initialize(features: [.indirectDescriptors, VirtioBlockDevice.Feature.flush],
-                              queueSizes: [queueSize], memory: memory, ringArea: 0x10000..<Self.ramSize)
+                              queueSizes: Array(repeating: queueSize, count: queueCount), memory: memory,
+                              ringArea: 0x10000..<Self.ramSize)
     }
 
     deinit { io.stop() }

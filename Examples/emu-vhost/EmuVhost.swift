@@ -19,8 +19,9 @@ struct Blk: ParsableCommand {
         abstract: "A vhost-user-blk back end.", subcommands: [Info.self, Read.self, Write.self, Bench.self, Watch.self])
 
     @Option(help: "The back end's Unix socket.") var socket: String
+    @Option(help: "Request queues to set up (I/O uses the first).") var queues = 1
 
-    func session() throws -> BlockSession { try BlockSession(socket: socket) }
+    func session() throws -> BlockSession { try BlockSession(socket: socket, queueCount: queues) }
 }
 
 struct Info: ParsableCommand {
@@ -33,7 +34,7 @@ struct Info: ParsableCommand {
         print("features: 0x\(String(n.backEndFeatures, radix: 16))")
         print("protocol-features: 0x\(String(n.offeredProtocolFeatures.rawValue, radix: 16)) (\(n.offeredProtocolFeatures))")
         print("negotiated-protocol-features: \(n.protocolFeatures)")
-        print("queues: \(n.queueCount)")
+        print("queues: \(n.queueCount) (set up: \(s.device.queueMaxSizes.count))")
         print("capacity-sectors: \(VhostUserBlockDevice.capacity(of: s.device))")
         print("capacity-bytes: \(s.capacityBytes)")
         print("block-size: \(s.device.readConfig(offset: 20, size: 4))")
@@ -107,7 +108,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         guard length > 0, count > 0, intervalMilliseconds >= 0 else { throw ToolError("bad length, count or interval") }
-        let s = try BlockSession(socket: blk.socket, reconnect: true)
+        let s = try BlockSession(socket: blk.socket, queueCount: blk.queues, reconnect: true)
         var recoveries = 0
         for i in 0..<count {
             if i > 0 { usleep(UInt32(clamping: intervalMilliseconds * 1000)) }

@@ -20,10 +20,10 @@ img="$work/disk.img"
 sock="$work/vhost.sock"
 qsd=""
 stop_qsd() { [ -n "$qsd" ] && { kill "$qsd" 2>/dev/null; wait "$qsd" 2>/dev/null; }; qsd=""; }
-start_qsd() { # $1: the --blockdev argument
+start_qsd() { # $1: the --blockdev argument, $2: more export options (",num-queues=2")
     rm -f "$sock"
     qemu-storage-daemon --blockdev "$1" \
-        --export "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$sock,writable=on" \
+        --export "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$sock,writable=on${2:-}" \
         > "$work/qsd.log" 2>&1 &
     qsd=$!
     for _ in $(seq 1 100); do [ -S "$sock" ] && return 0; sleep 0.05; done
@@ -95,6 +95,14 @@ check "restart between reads: every read answered (rc $rc), ring restored withou
 watch 30 50 0.5; rc=$?
 check "restart under reads: every read answered (rc $rc) after a reset and a reconnect" \
     bash -c "cat '$work/watch.out'; [ $rc -eq 0 ] && $(declare -f same_hashes); work='$work' same_hashes 30 && grep -q '^read 29: .* reconnects=[1-9]' '$work/watch.out'"
+
+# Multi-queue: the export's queues are all set up (MQ, GET_QUEUE_NUM), I/O still correct.
+stop_qsd
+start_qsd "driver=file,node-name=f0,filename=$img" ",num-queues=2" || exit 1
+check "num-queues=2: both queues set up" bash -c "timeout 30 '$emuvhost' blk --socket '$sock' --queues 2 info | grep -qx 'queues: 2 (set up: 2)'"
+check "num-queues=2: the random bytes read back" \
+    bash -c "timeout 30 '$emuvhost' blk --socket '$sock' --queues 2 read 1000 300000 | cmp - '$work/random'"
+check "asking for more queues than the export has is refused" bash -c "! timeout 30 '$emuvhost' blk --socket '$sock' --queues 3 info"
 
 # A daemon killed under load: the front end reports the broken device, it does not hang.
 timeout 60 "$emuvhost" blk --socket "$sock" bench --qd 8 --seconds 20 > "$work/bench.out" 2>&1 &

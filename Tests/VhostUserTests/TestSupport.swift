@@ -135,8 +135,9 @@ final class VhostRig {
         driver = VirtioMMIODriver(device: transport)
     }
 
-    func initialize(features: VirtioFeatures = [.eventIndex]) throws {
-        try driver.initialize(features: features, queueSizes: [64], memory: memory, ringArea: 0x10000..<0x800000)
+    func initialize(features: VirtioFeatures = [.eventIndex], queues: Int = 1) throws {
+        try driver.initialize(features: features, queueSizes: Array(repeating: 64, count: queues), memory: memory,
+                              ringArea: 0x10000..<0x800000)
     }
 
     deinit {

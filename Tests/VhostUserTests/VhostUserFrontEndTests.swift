@@ -104,6 +104,19 @@ struct VhostUserFrontEndTests {
         #expect(processed == 1)
     }
 
+    @Test func everyQueueOfAMultiQueueDeviceReachesItsRing() async throws {
+        let rig = try VhostRig(handler: EchoHandler(queueCount: 3))
+        #expect(rig.device.queueMaxSizes.count == 3)
+        try rig.initialize(queues: 3)
+        for q in [2, 0, 1] {
+            _ = try rig.driver.queues[q].submit(DriverRequest(readable: [[UInt8(q + 10)]], writableLengths: [2]))
+            rig.driver.kick(q)
+            #expect(try await rig.driver.queues[q].waitForCompletions(1).first?.written == [UInt8(q + 10), UInt8(q + 10)])
+        }
+        #expect(rig.backEnd.processedRequests == 3)
+        #expect(rig.backEnd.receivedRequests.filter { $0 == .setVringEnable }.count == 3)
+    }
+
     @Test func ringSetUpSendsTheAreasAsFrontEndAddresses() throws {
         let rig = try VhostRig(handler: EchoHandler())
         try rig.initialize()

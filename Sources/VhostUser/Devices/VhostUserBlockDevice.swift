@@ -11,16 +11,18 @@ public enum VhostUserBlockDevice {
     /// Connects to the back end at `socketPath`, negotiates, shares `regions` and reads the
     /// configuration; see ``VhostUserDevice/init(frontEnd:deviceType:configSize:regions:queueCount:queueSize:loop:reconnector:)``.
     /// With `reconnect`, the device connects to the same path again after the back end went away.
+    /// `queueCount` request queues (multi-queue needs the back end's `MQ` protocol feature and as
+    /// many queues, e.g. qemu-storage-daemon's `num-queues`).
     /// - Throws: ``VhostUserError``.
     public static func connect(socketPath: String, regions: [VhostUserGuestRegion], loop: EventLoop,
-                               queueSize: UInt16 = 256, timeout: Duration = .seconds(5),
+                               queueSize: UInt16 = 256, queueCount: Int = 1, timeout: Duration = .seconds(5),
                                reconnect: Bool = false) throws(VhostUserError) -> VhostUserDevice {
         let frontEnd = VhostUserFrontEnd(connection: try VhostUserConnection(path: socketPath, timeout: timeout))
         let reconnector = reconnect ? VhostUserDevice.Reconnector { () throws(VhostUserError) in
             try VhostUserConnection(path: socketPath, timeout: timeout)
         } : nil
         return try VhostUserDevice(frontEnd: frontEnd, deviceType: .block, configSize: configSize, regions: regions,
-                                   queueCount: 1, queueSize: queueSize, loop: loop, reconnector: reconnector)
+                                   queueCount: queueCount, queueSize: queueSize, loop: loop, reconnector: reconnector)
     }
 
     /// The capacity in 512-byte sectors, from a virtio-blk configuration space's first 8 bytes.
