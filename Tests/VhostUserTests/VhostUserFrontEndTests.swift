@@ -104,6 +104,18 @@ struct VhostUserFrontEndTests {
         #expect(processed == 1)
     }
 
+    @Test func withoutProtocolFeaturesAGetFeaturesRoundTripEndsTheStart() async throws {
+        let rig = try VhostRig(handler: EchoHandler(queueCount: 1), options: .init(protocolFeatures: false))
+        #expect(!rig.device.negotiation.protocolFeaturesSupported)
+        #expect(rig.device.negotiation.queueCount == 1)
+        try rig.initialize()
+        #expect(rig.backEnd.receivedRequests.suffix(3) == [.setVringKick, .setVringCall, .getFeatures])
+        #expect(!rig.backEnd.receivedRequests.contains(.setVringEnable))
+        _ = try rig.driver.queues[0].submit(DriverRequest(readable: [[42]], writableLengths: [1]))
+        rig.driver.kick(0)
+        #expect(try await rig.driver.queues[0].waitForCompletions(1).first?.written == [42])
+    }
+
     @Test func everyQueueOfAMultiQueueDeviceReachesItsRing() async throws {
         let rig = try VhostRig(handler: EchoHandler(queueCount: 3))
         #expect(rig.device.queueMaxSizes.count == 3)

@@ -27,9 +27,13 @@ public final class VhostUserBackEnd: Sendable {
         public var replyAck = true
         /// How long the control plane takes to act on SET_VRING_ENABLE: a slow control plane.
         public var enableDelay: Duration = .zero
-        public init(replyAck: Bool = true, enableDelay: Duration = .zero) {
+        /// Offer virtio bit 30 (protocol features); without it rings run once their kick fd
+        /// arrives, as with the oldest back ends.
+        public var protocolFeatures = true
+        public init(replyAck: Bool = true, enableDelay: Duration = .zero, protocolFeatures: Bool = true) {
             self.replyAck = replyAck
             self.enableDelay = enableDelay
+            self.protocolFeatures = protocolFeatures
         }
     }
 
@@ -154,7 +158,7 @@ public final class VhostUserBackEnd: Sendable {
     private func handle(_ request: VhostUserRequest, _ payload: [UInt8], fds: inout [Int32]) throws(VhostUserError) -> [UInt8]? {
         switch request {
         case .getFeatures:
-            return VhostUserU64.encode(handler.features.rawValue | VhostUserProtocolFeatures.virtioBit)
+            return VhostUserU64.encode(handler.features.rawValue | (options.protocolFeatures ? VhostUserProtocolFeatures.virtioBit : 0))
         case .setFeatures:
             let f = try VhostUserU64.decode(payload)
             state.withLock { $0.features = f }

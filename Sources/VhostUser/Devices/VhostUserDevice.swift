@@ -230,6 +230,11 @@ public final class VhostUserDevice: VirtioDeviceModel {
         if frontEnd.negotiation?.protocolFeaturesSupported ?? false {
             let acknowledged = ringEnableBarrier
             for ring in rings { try frontEnd.setVringEnable(ring.index, true, barrier: acknowledged) }
+        } else if ringEnableBarrier {
+            // No protocol features: a ring runs once its kick fd arrives, and nothing was
+            // acknowledged. One round trip: the back end has handled the whole set-up when
+            // DRIVER_OK completes.
+            _ = try frontEnd.getFeatures()
         }
         // A kick the guest sent while the rings were being set up (or while the back end was
         // away) is still counted in its eventfd, which the back end now reads.
