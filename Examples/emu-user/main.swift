@@ -18,6 +18,14 @@ func printError(_ s: String) {
     }
 }
 
+/// Our own executable, for guest execve.
+func selfPath() -> String? {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard n > 0 else { return nil }
+    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 func usage() -> Never {
     printError("usage: emu-user [--strace] [-E VAR=VALUE]... [-U VAR]... PROGRAM [ARGS...]\n")
     exit(2)
@@ -27,16 +35,23 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 var strace = false
 var traceBlocks = false
 var decodeAt: UInt64? = nil
+var argv0: String? = nil
 var environment: [String] = []
 var i = 0
 var environ_: [String] = []
 var ep = environ
 while let p = ep.pointee { environ_.append(String(cString: p)); ep += 1 }
 environment = environ_
-while i < arguments.count, arguments[i].hasPrefix("-") {
+while i < arguments.count {
+    if arguments[i] == "--" { i += 1; break }
+    guard arguments[i].hasPrefix("-") else { break }
     switch arguments[i] {
     case "--strace", "-strace": strace = true
     case "--trace-blocks": traceBlocks = true
+    case "--argv0":
+        i += 1
+        guard i < arguments.count else { usage() }
+        argv0 = arguments[i]
     case "--decode":
         i += 1
         guard i < arguments.count, let a = UInt64(arguments[i], radix: 16) else { usage() }
@@ -52,17 +67,19 @@ while i < arguments.count, arguments[i].hasPrefix("-") {
         guard i < arguments.count else { usage() }
         let name = arguments[i]
         environment.removeAll { $0.hasPrefix(name + "=") }
-    case "--": i += 1; break
     default: usage()
     }
-    if i < arguments.count && arguments[i] == "--" { break }
     i += 1
 }
 guard i < arguments.count else { usage() }
-let guestArguments = Array(arguments[i...])
+var guestArguments = Array(arguments[i...])
+let programPath = guestArguments[0]
+if let argv0 { guestArguments[0] = argv0 }
 
 do {
-    let process = try LinuxProcess(path: guestArguments[0], arguments: guestArguments, environment: environment)
+    let process = try LinuxProcess(path: programPath, arguments: guestArguments, environment: environment)
+    process.emulatorPath = selfPath()
+    if strace { process.emulatorOptions = ["--strace"] }
     if let decodeAt {
         var pc = decodeAt
         for _ in 0..<40 {
@@ -90,7 +107,7 @@ do {
         signal_default_and_raise(signal)
     }
 } catch {
-    printError("emu-user: \(guestArguments[0]): \(error)\n")
+    printError("emu-user: \(programPath): \(error)\n")
     exit(127)
 }
 

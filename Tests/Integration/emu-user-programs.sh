@@ -48,7 +48,7 @@ mkdir -p "$work/scratch-native" "$work/scratch-emu"
 
 for src in "$here"/programs/*.c; do
     name=$(basename "$src" .c)
-    if ! gcc -static -O2 -o "$work/$name" "$src" || ! gcc -static-pie -fPIE -O2 -o "$work/$name-pie" "$src"; then
+    if ! gcc -static -O2 -o "$work/$name" "$src" -lm || ! gcc -static-pie -fPIE -O2 -o "$work/$name-pie" "$src" -lm; then
         echo "FAIL $name: does not compile"
         failed=$((failed + 1))
         continue
@@ -87,6 +87,12 @@ compare "busybox cut" "$in" "$busybox" cut -d' ' -f2,3
 compare "busybox od" "$in" "$busybox" od -x "$in"
 compare "busybox false" "$work/empty" "$busybox" false
 compare "busybox sh loop" "$work/empty" "$busybox" sh -c 'i=0; while [ $i -lt 500 ]; do i=$((i+1)); done; echo $i; exit 7'
+compare "busybox sort -n" "$in" "$busybox" sort -n
+compare "busybox awk" "$in" "$busybox" awk '{ s += $1; n[$2]++ } END { printf "%d %.4f %g %d\n", s, s / NR, s * 1.5 / 7, n["line"] }'
+compare "busybox seq" "$work/empty" "$busybox" seq 1 0.25 3
+compare "busybox gzip | gunzip" "$in" "$busybox" sh -c "$busybox gzip -c | $busybox gunzip | $busybox md5sum"
+compare "busybox sh pipeline" "$in" "$busybox" sh -c "$busybox head -100 | $busybox tr a-z A-Z | $busybox sort -r | $busybox uniq -c | $busybox wc -l; echo \$?"
+compare "busybox sh subshells" "$work/empty" "$busybox" sh -c 'x=$(echo inner); y=$(ls / | wc -l); echo "$x $((y > 3))"; (exit 4); echo $?'
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

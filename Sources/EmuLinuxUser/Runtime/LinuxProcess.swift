@@ -33,6 +33,12 @@ public final class LinuxProcess {
     var signalMask: UInt64 = 0
     var exitStatus: GuestExit?
     var clearChildTID: UInt64 = 0
+    /// In a vfork child: the pipe end whose closing (on execve or exit) releases the parent.
+    var vforkNotifier: Int32 = -1
+    /// Host path of the emulator, executed again for a guest execve (nil: execve is ENOSYS).
+    public var emulatorPath: String?
+    /// Options passed to the emulator on a guest execve (e.g. `--strace`).
+    public var emulatorOptions: [String] = []
 
     /// Stack: 8 MiB below this address.
     public static let stackTop: UInt64 = 0xF_F000_0000

@@ -1,8 +1,8 @@
 /// The CPUID answers: exactly the features this CPU implements.
 ///
 /// Vendor "EmuTCGx86-64" (neither Intel nor AMD, so guests take their generic paths). Leaf 1
-/// advertises TSC, CX8, CMOV, SSE, SSE2 and CX16; the extended leaves SYSCALL, NX, LM and
-/// LAHF/SAHF in 64-bit mode. x87 (FPU), FXSR, MMX and SSE3+ are not advertised until they are
+/// advertises FPU (x87), TSC, CX8, CMOV, SSE, SSE2 and CX16; the extended leaves SYSCALL, NX, LM and
+/// LAHF/SAHF in 64-bit mode. FXSR, MMX and SSE3+ are not advertised until they are
 /// implemented, so glibc picks its SSE2 string functions.
 public enum CPUID {
     public static let vendor: [UInt8] = Array("EmuTCGx86-64".utf8)
@@ -14,7 +14,7 @@ public enum CPUID {
     }
 
     /// Leaf 1 EDX bits.
-    public static let featuresEDX: UInt32 = (1 << 4) | (1 << 8) | (1 << 15) | (1 << 19) | (1 << 25) | (1 << 26)
+    public static let featuresEDX: UInt32 = (1 << 0) | (1 << 4) | (1 << 8) | (1 << 15) | (1 << 19) | (1 << 25) | (1 << 26)
     /// Leaf 1 ECX bits: CX16 (bit 13).
     public static let featuresECX: UInt32 = 1 << 13
 

@@ -15,6 +15,7 @@ public final class CPUState {
         slots[StateSlot.mxcsr] = 0x1F80
         slots[StateSlot.ccOp] = UInt64(ConditionCodeOp.eflags.rawValue)
         slots[StateSlot.fpuControl] = 0x037F
+        slots[StateSlot.fpuEmpty] = 0xFF
     }
 
     deinit { slots.deallocate() }
@@ -90,14 +91,22 @@ public enum StateSlot {
     public static let mxcsr = 24
     /// RFLAGS bits kept verbatim (AC, ID) for PUSHF/POPF.
     public static let otherFlags = 25
-    /// x87 control word (only stored and reloaded until x87 arithmetic lands).
+    /// x87 control word.
     public static let fpuControl = 26
+    /// x87 stack top (0 … 7).
+    public static let fpuTop = 27
+    /// x87 status word without TOP (condition codes C0–C3 and exception bits).
+    public static let fpuStatus = 28
+    /// x87 empty-register mask: bit i set when physical register i is empty.
+    public static let fpuEmpty = 29
     /// XMM0 starts here; each register takes two slots (low, high).
     public static let xmmBase = 32
     /// Slot of the low half of XMM `index`.
     @inlinable public static func xmm(_ index: Int) -> Int { xmmBase + (index & 15) * 2 }
+    /// x87 physical register i (a Float80 in 16 bytes) is at slots x87Base + 2i.
+    public static let x87Base = 64
     /// Number of slots.
-    public static let count = 64
+    public static let count = 80
 }
 
 /// RFLAGS bit masks.

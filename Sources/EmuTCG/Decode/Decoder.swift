@@ -77,6 +77,14 @@ private struct Cursor {
 
     var invalid: DecodeError { .invalidOpcode(address: start) }
 
+    /// The next byte without consuming it.
+    func peekModRM() throws(DecodeError) -> UInt8 {
+        guard offset < 15 else { throw .invalidOpcode(address: start) }
+        let at = start &+ UInt64(offset)
+        guard let b = fetch(at) else { throw .fetchFault(address: at) }
+        return b
+    }
+
     mutating func modrm() throws(DecodeError) -> ModRM {
         let b = try byte()
         let mod = b >> 6
@@ -288,6 +296,12 @@ private struct Cursor {
             return make(.mov, s, [rmOperand(m, size: s), .immediate(imm)])
         case 0xC9: return make(.leave, 8, [])
         case 0xCC: return make(.int3, 8, [])
+        case 0xD8...0xDF:
+            let raw = try peekModRM()
+            let m = try modrm()
+            return make(.x87(opcode: op, modrm: raw), 8, m.memory.map { [.memory($0)] } ?? [])
+        case 0x9B:
+            return make(.nop, 8, []) // FWAIT: no pending x87 exceptions are modelled
         case 0xE0, 0xE1, 0xE2:
             // LOOPNE, LOOPE, LOOP
             let rel = try imm8()
@@ -375,10 +389,60 @@ private struct Cursor {
                 return make(high ? .movlhps : .movhlps, 16, [.xmm(m.reg), .xmm(m.rm)])
             }
             return make(high ? .movhp : .movlp, 16, [.xmm(m.reg), xmmOrMemory(m)])
-        case 0x14:
-            guard none else { throw invalid }
+        case 0x14, 0x15:
+            guard !pF3 && !pF2 else { throw invalid }
             let m = try modrm()
-            return make(.packed(.unpcklps), 16, [.xmm(m.reg), xmmOrMemory(m)])
+            let pop: PackedOp = op == 0x14 ? (p66 ? .punpcklqdq : .unpcklps) : (p66 ? .unpckhpd : .unpckhps)
+            return make(.packed(pop), 16, [.xmm(m.reg), xmmOrMemory(m)])
+        case 0x2A:
+            guard pF3 || pF2 else { throw invalid } // CVTPI2PS/PD (MMX) not implemented
+            let m = try modrm()
+            let s = rexW ? 8 : 4
+            return make(.convertIntegerToFloat(double: pF2), 16, [.xmm(m.reg), rmOperand(m, size: s)], source: s)
+        case 0x2C, 0x2D:
+            guard pF3 || pF2 else { throw invalid }
+            let m = try modrm()
+            let s = rexW ? 8 : 4
+            return make(.convertFloatToInteger(double: pF2, truncate: op == 0x2C), s,
+                        [.register(m.reg, size: s), xmmOrMemory(m)], source: pF2 ? 8 : 4)
+        case 0x2E, 0x2F:
+            guard !pF3 && !pF2 else { throw invalid }
+            let m = try modrm()
+            return make(.compareScalarFlags(double: p66), 16, [.xmm(m.reg), xmmOrMemory(m)], source: p66 ? 8 : 4)
+        case 0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F, 0xC2:
+            let m = try modrm()
+            let shape: FloatShape = pF3 ? .scalarSingle : (pF2 ? .scalarDouble : (p66 ? .packedDouble : .packedSingle))
+            let fop: FloatOp
+            switch op {
+            case 0x51: fop = .sqrt
+            case 0x58: fop = .add
+            case 0x59: fop = .mul
+            case 0x5C: fop = .sub
+            case 0x5D: fop = .min
+            case 0x5E: fop = .div
+            case 0x5F: fop = .max
+            default: fop = .compare
+            }
+            var operands: [Operand] = [.xmm(m.reg), xmmOrMemory(m)]
+            if fop == .compare { operands.append(.immediate(try imm8() & 0xFF)) }
+            return make(.floatArithmetic(fop, shape), 16, operands, source: shape.memorySize)
+        case 0x5A, 0x5B, 0xE6:
+            let m = try modrm()
+            let conversion: FloatConversion
+            switch (op, pF3, pF2, p66) {
+            case (0x5A, false, true, _): conversion = .scalarDoubleToSingle
+            case (0x5A, true, false, _): conversion = .scalarSingleToDouble
+            case (0x5A, false, false, false): conversion = .packedSingleToDouble
+            case (0x5A, false, false, true): conversion = .packedDoubleToSingle
+            case (0x5B, false, false, false): conversion = .packedInt32ToSingle
+            case (0x5B, false, false, true): conversion = .packedSingleToInt32
+            case (0x5B, true, false, _): conversion = .packedSingleToInt32Truncating
+            case (0xE6, true, false, _): conversion = .packedInt32ToDouble
+            case (0xE6, false, false, true): conversion = .packedDoubleToInt32Truncating
+            case (0xE6, false, true, _): conversion = .packedDoubleToInt32
+            default: throw invalid
+            }
+            return make(.convertFloat(conversion), 16, [.xmm(m.reg), xmmOrMemory(m)], source: conversion.memorySize)
         case 0x28, 0x29:
             guard !pF3 && !pF2 else { throw invalid }
             let m = try modrm()
@@ -486,10 +550,10 @@ private struct Cursor {
             let imm = try imm8() & 0xFF
             return make(.shuffle(pop), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
         case 0xC6:
-            guard none else { throw invalid }
+            guard !pF3 && !pF2 else { throw invalid }
             let m = try modrm()
             let imm = try imm8() & 0xFF
-            return make(.shuffle(.shufps), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
+            return make(.shuffle(p66 ? .shufpd : .shufps), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
         case 0x71, 0x72, 0x73:
             guard p66 else { throw invalid }
             let m = try modrm()

@@ -30,7 +30,10 @@ public enum Mnemonic: Sendable, Equatable {
     case clc, stc, cmc, cld, std, lahf, sahf
     // System and miscellany.
     case nop, pause, hlt, int3, ud2, syscall, cpuid, rdtsc, fence
-    case ldmxcsr, stmxcsr, fnstcw, fldcw
+    case ldmxcsr, stmxcsr
+    /// An x87 instruction: escape opcode D8 … DF and its ModRM byte (memory operand, if any, in
+    /// `operands`).
+    case x87(opcode: UInt8, modrm: UInt8)
     // SSE/SSE2 data movement.
     /// 128-bit move (MOVUPS/MOVDQU/…; `alignedMove` for MOVAPS/MOVDQA/MOVNT*).
     case move128, alignedMove128
@@ -52,6 +55,56 @@ public enum Mnemonic: Sendable, Equatable {
     case shuffle(PackedOp)
     /// PMOVMSKB / MOVMSKPS / MOVMSKPD: general register destination, XMM source.
     case moveMask(PackedOp)
+    /// SSE/SSE2 floating-point arithmetic: destination XMM, source XMM or memory (scalar forms
+    /// read 4 or 8 bytes), an immediate for compares.
+    case floatArithmetic(FloatOp, FloatShape)
+    /// CVTSI2SS/CVTSI2SD: destination XMM, source r/m32 or r/m64 (`sourceSize`).
+    case convertIntegerToFloat(double: Bool)
+    /// CVT(T)SS2SI/CVT(T)SD2SI: destination r32/r64, source XMM or memory.
+    case convertFloatToInteger(double: Bool, truncate: Bool)
+    /// Conversions between float formats and packed integers.
+    case convertFloat(FloatConversion)
+    /// UCOMISS/UCOMISD/COMISS/COMISD: flags from comparing two scalars.
+    case compareScalarFlags(double: Bool)
+}
+
+/// Floating-point operations of SSE/SSE2.
+public enum FloatOp: Sendable, Equatable {
+    case add, sub, mul, div, min, max, sqrt
+    /// CMPccPS/PD/SS/SD with the predicate in the immediate.
+    case compare
+}
+
+/// Which lanes a floating-point operation works on.
+public enum FloatShape: Sendable, Equatable {
+    case scalarSingle, scalarDouble, packedSingle, packedDouble
+
+    /// Bytes read from a memory source.
+    public var memorySize: Int {
+        switch self {
+        case .scalarSingle: return 4
+        case .scalarDouble: return 8
+        default: return 16
+        }
+    }
+}
+
+/// SSE2 conversions between float formats and packed integers.
+public enum FloatConversion: Sendable, Equatable {
+    case scalarDoubleToSingle, scalarSingleToDouble
+    case packedSingleToDouble, packedDoubleToSingle
+    case packedInt32ToDouble, packedInt32ToSingle
+    case packedSingleToInt32, packedSingleToInt32Truncating
+    case packedDoubleToInt32, packedDoubleToInt32Truncating
+
+    /// Bytes read from a memory source.
+    public var memorySize: Int {
+        switch self {
+        case .scalarDoubleToSingle, .packedSingleToDouble, .packedInt32ToDouble: return 8
+        case .scalarSingleToDouble: return 4
+        default: return 16
+        }
+    }
 }
 
 /// The packed SSE/SSE2 operations implemented.
@@ -61,7 +114,7 @@ public enum PackedOp: Sendable, Equatable {
     case pminub, pmaxub
     case paddb, paddw, paddd, paddq, psubb, psubw, psubd, psubq
     case punpcklbw, punpcklwd, punpckldq, punpcklqdq, punpckhbw, punpckhwd, punpckhdq, punpckhqdq
-    case unpcklps
+    case unpcklps, unpckhps, unpckhpd, shufpd
     case psrlw, psraw, psllw, psrld, psrad, pslld, psrlq, psllq, psrldq, pslldq
     case pshufd, pshuflw, pshufhw, shufps
     case pmovmskb, movmskps, movmskpd

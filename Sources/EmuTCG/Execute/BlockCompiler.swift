@@ -149,6 +149,40 @@ struct BlockCompiler {
             }
         case .moveMask(let op):
             return { t, _ in t[r] = PackedHelpers.moveMask(op, (t[a0], t[a1])) }
+        case .floatArithmetic(let op, let shape, let dst, let imm):
+            let slot = StateSlot.xmm(dst)
+            return { t, s in
+                let v = FloatHelpers.arithmetic(op, shape, (s[slot], s[slot + 1]), (t[a0], t[a1]), predicate: imm)
+                s[slot] = v.0; s[slot + 1] = v.1
+            }
+        case .convertIntegerToFloat(let double, let dst, let sourceSize):
+            let slot = StateSlot.xmm(dst)
+            return { t, s in
+                let value = sourceSize == 8 ? Int64(bitPattern: t[a0]) : Int64(Int32(truncatingIfNeeded: t[a0]))
+                if double {
+                    s[slot] = Double(value).bitPattern
+                } else {
+                    s[slot] = (s[slot] & ~0xFFFF_FFFF) | UInt64(Float(value).bitPattern)
+                }
+            }
+        case .convertFloatToInteger(let double, let truncate, let size):
+            return { t, _ in
+                let x = double ? Double(bitPattern: t[a0]) : Double(Float(bitPattern: UInt32(truncatingIfNeeded: t[a0])))
+                t[r] = FloatHelpers.toInteger(x, size: size, truncate: truncate)
+            }
+        case .convertFloat(let conversion, let dst):
+            let slot = StateSlot.xmm(dst)
+            return { t, s in
+                let v = FloatHelpers.convert(conversion, (s[slot], s[slot + 1]), (t[a0], t[a1]))
+                s[slot] = v.0; s[slot + 1] = v.1
+            }
+        case .compareScalarFlags(let double):
+            return { t, s in FloatHelpers.compareFlags(s, t[a0], t[a1], double: double) }
+        case .x87(let opcode, let modrm):
+            let hasAddress = !args.isEmpty
+            return { t, s throws(GuestException) in
+                try X87.execute(s, m, opcode: opcode, modrm: modrm, address: hasAddress ? t[a0] : 0, pc: pc)
+            }
         case .compareExchange16:
             return { t, s throws(GuestException) in try Helpers.compareExchange16(s, m, address: t[a0], pc: pc) }
         }

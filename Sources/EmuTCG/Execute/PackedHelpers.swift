@@ -39,6 +39,8 @@ enum PackedHelpers {
         case .punpcklbw: return interleave(d, s, element: 1, high: false)
         case .punpcklwd: return interleave(d, s, element: 2, high: false)
         case .punpckldq, .unpcklps: return interleave(d, s, element: 4, high: false)
+        case .unpckhps: return interleave(d, s, element: 4, high: true)
+        case .unpckhpd: return (d.1, s.1)
         case .punpcklqdq: return (d.0, s.0)
         case .punpckhbw: return interleave(d, s, element: 1, high: true)
         case .punpckhwd: return interleave(d, s, element: 2, high: true)
@@ -46,7 +48,7 @@ enum PackedHelpers {
         case .punpckhqdq: return (d.1, s.1)
         case .psrlw, .psraw, .psllw, .psrld, .psrad, .pslld, .psrlq, .psllq, .psrldq, .pslldq:
             return shift(op, d, count: s.1 != 0 ? UInt64.max : s.0)
-        case .pshufd, .pshuflw, .pshufhw, .shufps, .pmovmskb, .movmskps, .movmskpd:
+        case .pshufd, .pshuflw, .pshufhw, .shufps, .shufpd, .pmovmskb, .movmskps, .movmskpd:
             return d
         }
     }
@@ -112,6 +114,8 @@ enum PackedHelpers {
                 r[i] = (op == .shufps && i < 2) ? dst[sel] : src[sel]
             }
             return halves(r)
+        case .shufpd:
+            return (imm & 1 == 0 ? d.0 : d.1, imm & 2 == 0 ? s.0 : s.1)
         case .pshuflw, .pshufhw:
             let src = lanes(s, SIMD8<UInt16>.self)
             var r = src

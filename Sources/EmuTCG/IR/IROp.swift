@@ -55,6 +55,19 @@ public enum IRHelper: Sendable, Equatable {
     case shuffle(PackedOp, destination: Int, immediate: UInt8)
     /// PMOVMSKB/MOVMSKPS/MOVMSKPD of args [low, high] → result.
     case moveMask(PackedOp)
+    /// A floating-point operation on XMM `destination` with the source in args [low, high].
+    case floatArithmetic(FloatOp, FloatShape, destination: Int, immediate: UInt8)
+    /// CVTSI2SS/SD of args[0] (`sourceSize` bytes, signed) into XMM `destination`.
+    case convertIntegerToFloat(double: Bool, destination: Int, sourceSize: Int)
+    /// CVT(T)SS2SI/SD2SI of args[0] → result (`size` bytes).
+    case convertFloatToInteger(double: Bool, truncate: Bool, size: Int)
+    /// A float-format conversion into XMM `destination`, source in args [low, high].
+    case convertFloat(FloatConversion, destination: Int)
+    /// (U)COMISS/SD of args [destination low, source low]: ZF, PF, CF.
+    case compareScalarFlags(double: Bool)
+    /// An x87 instruction (escape opcode, ModRM); args[0] is the memory operand's address when
+    /// it has one.
+    case x87(opcode: UInt8, modrm: UInt8)
     /// CMPXCHG16B at args[0] (RDX:RAX vs memory; RCX:RBX stored on equality; ZF).
     case compareExchange16
 }

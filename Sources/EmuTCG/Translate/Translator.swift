@@ -171,6 +171,16 @@ struct InstructionEmitter {
         }
     }
 
+    /// Source of a floating-point operation: an XMM register, or `size` bytes of memory (16:
+    /// an aligned m128; 4 or 8: a scalar, the rest zero).
+    mutating func floatSource(_ o: Operand, size: Int) -> (IRTemp, IRTemp) {
+        if size == 16 { return xmmSource(o, aligned: true) }
+        if case .memory(let m) = o {
+            return (b.load(address(m), size: size, pc: pc), b.constant(0))
+        }
+        return xmmSource(o, aligned: false)
+    }
+
     // MARK: instructions
 
     /// Emits IR for one instruction; returns the block exit when the instruction ends the block.
@@ -517,10 +527,10 @@ struct InstructionEmitter {
             b.put(StateSlot.mxcsr, v)
         case .stmxcsr:
             write(locate(ops[0], size: 4), b.get(StateSlot.mxcsr))
-        case .fnstcw:
-            write(locate(ops[0], size: 2), b.get(StateSlot.fpuControl))
-        case .fldcw:
-            b.put(StateSlot.fpuControl, read(locate(ops[0], size: 2)))
+        case .x87(let opcode, let modrm):
+            var args: [IRTemp] = []
+            if case .memory(let m) = ops.first { args.append(address(m)) }
+            _ = b.helper(.x87(opcode: opcode, modrm: modrm), args, result: false, pc: pc)
         case .move128, .alignedMove128:
             let aligned = i.mnemonic == .alignedMove128
             switch (ops[0], ops[1]) {
@@ -594,6 +604,29 @@ struct InstructionEmitter {
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = xmmSource(ops[1], aligned: true)
             _ = b.helper(.shuffle(op, destination: d, immediate: UInt8(ops[2].immediateValue & 0xFF)), [lo, hi], result: false, pc: pc)
+        case .floatArithmetic(let op, let shape):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = floatSource(ops[1], size: shape.memorySize)
+            let imm = ops.count > 2 ? UInt8(ops[2].immediateValue & 0xFF) : 0
+            _ = b.helper(.floatArithmetic(op, shape, destination: d, immediate: imm), [lo, hi], result: false, pc: pc)
+        case .convertIntegerToFloat(let double):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let v = read(locate(ops[1], size: i.sourceSize))
+            _ = b.helper(.convertIntegerToFloat(double: double, destination: d, sourceSize: i.sourceSize), [v], result: false, pc: pc)
+        case .convertFloatToInteger(let double, let truncate):
+            guard case .register(let r, _) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, _) = floatSource(ops[1], size: i.sourceSize)
+            if let v = b.helper(.convertFloatToInteger(double: double, truncate: truncate, size: size), [lo], result: true, pc: pc) {
+                writeGPR(r, size: size, v)
+            }
+        case .convertFloat(let conversion):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = floatSource(ops[1], size: conversion.memorySize)
+            _ = b.helper(.convertFloat(conversion, destination: d), [lo, hi], result: false, pc: pc)
+        case .compareScalarFlags(let double):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, _) = floatSource(ops[1], size: i.sourceSize)
+            _ = b.helper(.compareScalarFlags(double: double), [b.get(StateSlot.xmm(d)), lo], result: false, pc: pc)
         case .moveMask(let op):
             guard case .register(let r, _) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = xmmSource(ops[1], aligned: false)
