@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "EmuTCG", targets: ["EmuTCG"]),
         .library(name: "EmuLinuxUser", targets: ["EmuLinuxUser"]),
         .executable(name: "emu-user", targets: ["emu-user"]),
+        .executable(name: "emu-user-bench", targets: ["EmuUserBench"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
         .executable(name: "emu-virtio-bench", targets: ["EmuVirtioBench"]),
     ],
@@ -163,6 +164,12 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .executableTarget(
+            name: "EmuUserBench",
+            dependencies: ["BenchmarkSupport"],
+            path: "Benchmarks/EmuUserBench",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
             name: "EmuCoreBench",
             dependencies: ["EmuCore", "CGLib", "CEmuSystem", "BenchmarkSupport"],
             path: "Benchmarks/EmuCoreBench",
@@ -191,6 +198,11 @@ let package = Package(
         .testTarget(
             name: "EmuTCGTests",
             dependencies: ["EmuTCG", "CEmuTCGTestSupport"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "EmuLinuxUserTests",
+            dependencies: ["EmuLinuxUser", "EmuTCG"],
             swiftSettings: strictSwift6
         ),
         // Runs single ALU instructions on the host CPU, for differential flag tests.

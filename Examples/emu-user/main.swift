@@ -12,7 +12,10 @@ func printError(_ s: String) {
     var bytes = Array(s.utf8)
     var done = 0
     while done < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + done, $0.count - done) }
+        let n = bytes.withUnsafeMutableBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
+            return write(2, base + done, raw.count - done)
+        }
         if n <= 0 { return }
         done += n
     }

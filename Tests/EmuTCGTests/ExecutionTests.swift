@@ -152,3 +152,82 @@ import Testing
         }
     }
 }
+
+@Suite struct FloatingPointTests {
+    @Test func sse2ScalarArithmeticConversionsAndCompares() throws {
+        let m = try TestMachine()
+        // cvtsi2sd xmm0, rax ; cvtsi2sd xmm1, rbx ; divsd xmm0, xmm1 ; sqrtsd xmm2, xmm0 ;
+        // cvttsd2si rcx, xmm2 ; ucomisd xmm0, xmm1
+        m.load([0xF2, 0x48, 0x0F, 0x2A, 0xC0, 0xF2, 0x48, 0x0F, 0x2A, 0xCB, 0xF2, 0x0F, 0x5E, 0xC1,
+                0xF2, 0x0F, 0x51, 0xD0, 0xF2, 0x48, 0x0F, 0x2C, 0xCA, 0x66, 0x0F, 0x2E, 0xC1])
+        var rng = SeededGenerator(seed: 9)
+        for _ in 0..<200 {
+            let a = Int64.random(in: -1_000_000_000...1_000_000_000, using: &rng)
+            let b = Int64.random(in: 1...1000, using: &rng)
+            m.cpu.rip = TestMachine.code
+            m.cpu[gpr: 0] = UInt64(bitPattern: a); m.cpu[gpr: 3] = UInt64(bitPattern: b)
+            #expect(m.executor.run() == .syscall(at: TestMachine.code + 27))
+            let q = Double(a) / Double(b)
+            #expect(m.cpu.xmm(0).low == q.bitPattern)
+            #expect(m.cpu.xmm(2).low == q.squareRoot().bitPattern)
+            let root = q.squareRoot()
+            let expected = root.isNaN ? UInt64(1) << 63 : UInt64(bitPattern: Int64(root.rounded(.towardZero)))
+            #expect(m.cpu[gpr: 1] == expected)
+            let flags = m.cpu.rflags & (RFlags.zf | RFlags.pf | RFlags.cf)
+            #expect(flags == (q < Double(b) ? RFlags.cf : (q == Double(b) ? RFlags.zf : 0)))
+        }
+    }
+
+    @Test func x87StackArithmeticStoresAndStatus() throws {
+        let m = try TestMachine()
+        // fild qword [0x20000] ; fild qword [0x20008] ; fdivp st1, st0 ; fld st0 ; fmulp ;
+        // fstp tbyte [0x20010] ; fldz ; fxam ; fnstsw ax ; fstp st0
+        let code: [UInt8] = [0xDF, 0x2C, 0x25, 0x00, 0x00, 0x02, 0x00,
+                             0xDF, 0x2C, 0x25, 0x08, 0x00, 0x02, 0x00,
+                             0xDE, 0xF9, 0xD9, 0xC0, 0xDE, 0xC9,
+                             0xDB, 0x3C, 0x25, 0x10, 0x00, 0x02, 0x00,
+                             0xD9, 0xEE, 0xD9, 0xE5, 0xDF, 0xE0, 0xDD, 0xD8]
+        m.memory.poke(TestMachine.data, withUnsafeBytes(of: (Int64(-7), Int64(3))) { Array($0) })
+        #expect(m.run(code) == .syscall(at: TestMachine.code + UInt64(code.count)))
+        let stored = m.memory.read(TestMachine.data + 0x10, count: 10) ?? []
+        var expected = (Float80(-7) / Float80(3)) * (Float80(-7) / Float80(3))
+        let bytes = withUnsafeBytes(of: &expected) { Array($0.prefix(10)) }
+        #expect(stored == bytes)
+        // FXAM of +0: C3 set, C2 C0 clear; TOP back at 0 after the pops.
+        let status = m.cpu[gpr: 0] & 0xFFFF
+        #expect(status & 0x4500 == 0x4000)
+        #expect(m.cpu.slots[StateSlot.fpuTop] == 0 && m.cpu.slots[StateSlot.fpuEmpty] == 0xFF)
+    }
+}
+
+@Suite struct FlagLivenessTests {
+    func decodeAll(_ bytes: [UInt8]) throws -> [Instruction] {
+        var out: [Instruction] = []
+        var pc: UInt64 = 0
+        while pc < UInt64(bytes.count) {
+            let i = try Decoder().decode(at: pc) { $0 < UInt64(bytes.count) ? bytes[Int($0)] : nil }
+            out.append(i)
+            pc = i.nextAddress
+        }
+        return out
+    }
+
+    @Test func flagsOverwrittenBeforeAnyReadAreDead() throws {
+        // add rax, rbx ; inc rcx ; sub rax, 1 ; mov rdx, rax ; jz +0
+        let insns = try decodeAll([0x48, 0x01, 0xD8, 0x48, 0xFF, 0xC1, 0x48, 0x83, 0xE8, 0x01, 0x48, 0x89, 0xC2, 0x74, 0x00])
+        // The add's flags are read by inc (it keeps CF), inc's are overwritten by sub, sub's
+        // reach the jz through the flag-neutral mov.
+        #expect(FlagLiveness.liveAfter(insns, liveAtEnd: true) == [true, false, true, true, true])
+    }
+
+    @Test func deadFlagEliminationKeepsTheResults() throws {
+        let m = try TestMachine()
+        // add rax, rbx ; rol rax, 7 ; sub rax, rcx ; setz dl (flags of sub live)
+        m.load([0x48, 0x01, 0xD8, 0x48, 0xC1, 0xC0, 0x07, 0x48, 0x29, 0xC8, 0x0F, 0x94, 0xC2])
+        m.cpu[gpr: 0] = 5; m.cpu[gpr: 3] = 6
+        let rotated = (UInt64(11) << 7) | (UInt64(11) >> 57)
+        m.cpu[gpr: 1] = rotated
+        #expect(m.executor.run() == .syscall(at: TestMachine.code + 13))
+        #expect(m.cpu[gpr: 0] == 0 && m.cpu[gpr: 2] & 0xFF == 1)
+    }
+}

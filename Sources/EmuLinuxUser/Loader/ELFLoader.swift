@@ -35,13 +35,35 @@ public enum ELFLoader {
             let mapStart = start & ~(page - 1)
             let mapEnd = (segmentEnd + page - 1) & ~(page - 1)
             guard mapEnd > mapStart else { continue }
-            // Segments may share a page: keep what an earlier segment put there.
+            // Segments may share a page: keep what an earlier segment put there. Usually the
+            // whole range is free and takes one mapping; otherwise map the free runs.
             var p = mapStart
             while p < mapEnd {
-                if memory.isFree(p, length: page) {
-                    do { try memory.map(p, length: page, [.read, .write]) } catch { throw .noRoom("page \(String(p, radix: 16))") }
+                if let mapped = memory.highestMappedPage(p, length: mapEnd - p) {
+                    let used = mapped * page
+                    if used + page < mapEnd {
+                        do { try memory.map(used + page, length: mapEnd - used - page, [.read, .write]) } catch {
+                            throw .noRoom("segment at \(String(start, radix: 16))")
+                        }
+                    }
+                    // Below the highest mapped page: only pages no earlier segment covers.
+                    if used > p && memory.isFree(p, length: used - p) {
+                        do { try memory.map(p, length: used - p, [.read, .write]) } catch { throw .noRoom("segment") }
+                    } else if used > p {
+                        var q = p
+                        while q < used {
+                            if memory.isFree(q, length: page) {
+                                do { try memory.map(q, length: page, [.read, .write]) } catch { throw .noRoom("segment") }
+                            }
+                            q += page
+                        }
+                    }
+                } else {
+                    do { try memory.map(p, length: mapEnd - p, [.read, .write]) } catch {
+                        throw .noRoom("segment at \(String(start, radix: 16))")
+                    }
                 }
-                p += page
+                p = mapEnd
             }
             if h.fileSize > 0 {
                 let bytes = image.bytes[Int(h.offset)..<Int(h.offset + h.fileSize)]
@@ -49,22 +71,28 @@ public enum ELFLoader {
             }
             end = max(end, segmentEnd)
         }
-        // Protections after all copies (segments may share pages; the union applies).
-        var protections: [UInt64: PagePermissions] = [:]
+        // Protections after all copies (segments may share a boundary page: the union applies).
+        var ranges: [(UInt64, UInt64, PagePermissions)] = []
         for h in loads {
             let start = h.virtualAddress &+ bias
             var perms: PagePermissions = []
             if h.flags & 4 != 0 { perms.insert(.read) }
             if h.flags & 2 != 0 { perms.insert(.write) }
             if h.flags & 1 != 0 { perms.insert(.execute) }
-            var p = start & ~(page - 1)
-            while p < start &+ h.memorySize {
-                protections[p, default: []].formUnion(perms)
-                p += page
-            }
+            let first = start & ~(page - 1)
+            let last = (start &+ h.memorySize &+ page &- 1) & ~(page - 1)
+            guard last > first else { continue }
+            ranges.append((first, last, perms))
         }
-        for (p, perms) in protections {
-            do { try memory.protect(p, length: page, perms) } catch { throw .noRoom("protect \(String(p, radix: 16))") }
+        for (k, r) in ranges.enumerated() {
+            // Interior pages get the segment's own permissions; shared boundary pages the union.
+            do {
+                try memory.protect(r.0, length: r.1 - r.0, r.2)
+                for (j, other) in ranges.enumerated() where j != k && other.0 < r.1 && r.0 < other.1 {
+                    let lo = max(r.0, other.0), hi = min(r.1, other.1)
+                    try memory.protect(lo, length: hi - lo, r.2.union(other.2))
+                }
+            } catch { throw .noRoom("protect \(String(r.0, radix: 16))") }
         }
         let phdr: UInt64
         if let h = image.programHeaders.first(where: { $0.type == ProgramHeader.phdr }) {

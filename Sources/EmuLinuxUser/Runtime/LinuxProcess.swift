@@ -91,7 +91,10 @@ public final class LinuxProcess {
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
+            let n = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return pread(fd, base + done, raw.count - done, off_t(done))
+            }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw .unreadable(path: path, errno: n == 0 ? EIO : errno) }
             done += n

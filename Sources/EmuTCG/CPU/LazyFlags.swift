@@ -144,14 +144,16 @@ public enum LazyFlags {
             case 7: return a > s
             default: break
             }
-        } else if op >> 2 == UInt64(ConditionCodeOp.logic.rawValue) {
+        } else if op >> 2 != UInt64(ConditionCodeOp.eflags.rawValue) && cc >= 4 && cc <= 9 && cc != 6 && cc != 7 {
+            // ZF and SF come from the result alone for every recorded operation.
             let bits = UInt64(8) << (op & 3)
             let mask: UInt64 = bits == 64 ? ~0 : (1 << bits) - 1
             let d = slots[StateSlot.ccDst] & mask
             switch cc {
             case 4: return d == 0
             case 5: return d != 0
-            default: break
+            case 8: return d >> (bits - 1) != 0
+            default: return d >> (bits - 1) == 0
             }
         }
         return holds(cc, flags: compute(slots))

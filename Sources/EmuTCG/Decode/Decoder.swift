@@ -467,7 +467,8 @@ private struct Cursor {
             let ops: [PackedOp] = [.pand, .pandn, .por, .pxor]
             return make(.packed(ops[Int(op - 0x54)]), 16, [.xmm(m.reg), xmmOrMemory(m)])
         case 0x60...0x6A, 0x6C, 0x6D, 0x74, 0x75, 0x76, 0xD4, 0xD7, 0xDA, 0xDB, 0xDE, 0xDF, 0xEB, 0xEF,
-             0xF8...0xFE, 0xD1, 0xD2, 0xD3, 0xE1, 0xE2, 0xF1, 0xF2, 0xF3:
+             0xF8...0xFE, 0xD1, 0xD2, 0xD3, 0xE1, 0xE2, 0xF1, 0xF2, 0xF3, 0x6B,
+             0xD5, 0xD8, 0xD9, 0xDC, 0xDD, 0xE0, 0xE3, 0xE4, 0xE5, 0xE8, 0xE9, 0xEA, 0xEC, 0xED, 0xEE, 0xF4, 0xF5, 0xF6:
             guard p66 && !pF3 && !pF2 else { throw invalid } // MMX forms are not implemented
             let m = try modrm()
             let pop: PackedOp
@@ -475,11 +476,30 @@ private struct Cursor {
             case 0x60: pop = .punpcklbw
             case 0x61: pop = .punpcklwd
             case 0x62: pop = .punpckldq
-            case 0x63: throw invalid
+            case 0x63: pop = .packsswb
             case 0x64: pop = .pcmpgtb
             case 0x65: pop = .pcmpgtw
             case 0x66: pop = .pcmpgtd
-            case 0x67: throw invalid
+            case 0x67: pop = .packuswb
+            case 0x6B: pop = .packssdw
+            case 0xD5: pop = .pmullw
+            case 0xD8: pop = .psubusb
+            case 0xD9: pop = .psubusw
+            case 0xDC: pop = .paddusb
+            case 0xDD: pop = .paddusw
+            case 0xE0: pop = .pavgb
+            case 0xE3: pop = .pavgw
+            case 0xE4: pop = .pmulhuw
+            case 0xE5: pop = .pmulhw
+            case 0xE8: pop = .psubsb
+            case 0xE9: pop = .psubsw
+            case 0xEA: pop = .pminsw
+            case 0xEC: pop = .paddsb
+            case 0xED: pop = .paddsw
+            case 0xEE: pop = .pmaxsw
+            case 0xF4: pop = .pmuludq
+            case 0xF5: pop = .pmaddwd
+            case 0xF6: pop = .psadbw
             case 0x68: pop = .punpckhbw
             case 0x69: pop = .punpckhwd
             case 0x6A: pop = .punpckhdq

@@ -111,7 +111,10 @@ public enum FloatConversion: Sendable, Equatable {
 public enum PackedOp: Sendable, Equatable {
     case pxor, por, pand, pandn
     case pcmpeqb, pcmpeqw, pcmpeqd, pcmpgtb, pcmpgtw, pcmpgtd
-    case pminub, pmaxub
+    case pminub, pmaxub, pminsw, pmaxsw
+    case pmuludq, pmullw, pmulhw, pmulhuw, pmaddwd, psadbw, pavgb, pavgw
+    case paddusb, paddusw, psubusb, psubusw, paddsb, paddsw, psubsb, psubsw
+    case packsswb, packuswb, packssdw
     case paddb, paddw, paddd, paddq, psubb, psubw, psubd, psubq
     case punpcklbw, punpcklwd, punpckldq, punpcklqdq, punpckhbw, punpckhwd, punpckhdq, punpckhqdq
     case unpcklps, unpckhps, unpckhpd, shufpd

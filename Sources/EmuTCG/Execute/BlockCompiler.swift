@@ -3,12 +3,54 @@
 struct BlockCompiler {
     let memory: GuestAddressSpace
 
+    /// Compiles a block into one closure: the op closures are threaded, eight to a link, each
+    /// link calling the next directly. (Walking an array of closures instead costs a retain and
+    /// release of every closure context and a reabstraction thunk per op.)
     func compile(_ block: IRBlock) -> CompiledBlock {
-        var steps: [CompiledStep] = []
-        steps.reserveCapacity(block.ops.count)
-        for op in block.ops { steps.append(step(op)) }
+        // Built back to front; the closures are kept in locals of their concrete type, never in
+        // a generic container (that would put a reabstraction thunk in front of every call).
+        let ops = block.ops
+        var end = ops.count
+        var chain: CompiledStep? = nil
+        while end > 0 {
+            // The tail group takes the remainder, so every group before it is a full eight.
+            let count = chain == nil ? (end % 8 == 0 ? min(8, end) : end % 8) : 8
+            let start = end - count
+            switch (count, chain) {
+            case (8, nil):
+                let a = step(ops[start + 0]), b = step(ops[start + 1]), c = step(ops[start + 2]), d = step(ops[start + 3]), e = step(ops[start + 4]), f = step(ops[start + 5]), g = step(ops[start + 6]), h = step(ops[start + 7])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s); try c(t, s); try d(t, s); try e(t, s); try f(t, s); try g(t, s); try h(t, s) }
+            case (7, nil):
+                let a = step(ops[start + 0]), b = step(ops[start + 1]), c = step(ops[start + 2]), d = step(ops[start + 3]), e = step(ops[start + 4]), f = step(ops[start + 5]), g = step(ops[start + 6])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s); try c(t, s); try d(t, s); try e(t, s); try f(t, s); try g(t, s) }
+            case (6, nil):
+                let a = step(ops[start + 0]), b = step(ops[start + 1]), c = step(ops[start + 2]), d = step(ops[start + 3]), e = step(ops[start + 4]), f = step(ops[start + 5])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s); try c(t, s); try d(t, s); try e(t, s); try f(t, s) }
+            case (5, nil):
+                let a = step(ops[start + 0]), b = step(ops[start + 1]), c = step(ops[start + 2]), d = step(ops[start + 3]), e = step(ops[start + 4])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s); try c(t, s); try d(t, s); try e(t, s) }
+            case (4, nil):
+                let a = step(ops[start + 0]), b = step(ops[start + 1]), c = step(ops[start + 2]), d = step(ops[start + 3])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s); try c(t, s); try d(t, s) }
+            case (3, nil):
+                let a = step(ops[start + 0]), b = step(ops[start + 1]), c = step(ops[start + 2])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s); try c(t, s) }
+            case (2, nil):
+                let a = step(ops[start + 0]), b = step(ops[start + 1])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s) }
+            case (1, nil):
+                let a = step(ops[start + 0])
+                chain = { t, s throws(GuestException) in try a(t, s) }
+            case (8, let next?):
+                let a = step(ops[start + 0]), b = step(ops[start + 1]), c = step(ops[start + 2]), d = step(ops[start + 3]), e = step(ops[start + 4]), f = step(ops[start + 5]), g = step(ops[start + 6]), h = step(ops[start + 7])
+                chain = { t, s throws(GuestException) in try a(t, s); try b(t, s); try c(t, s); try d(t, s); try e(t, s); try f(t, s); try g(t, s); try h(t, s); try next(t, s) }
+            default:
+                preconditionFailure("block compiler grouping")
+            }
+            end = start
+        }
         return CompiledBlock(start: block.start, end: block.end, instructionCount: block.instructionCount,
-                             steps: steps, exit: block.exit)
+                             body: chain ?? { _, _ in }, exit: block.exit)
     }
 
     func step(_ op: IROp) -> CompiledStep {
@@ -121,6 +163,13 @@ struct BlockCompiler {
             return { t, s throws(GuestException) in try Helpers.divide(s, divisor: t[a0], size: size, signed: signed, pc: pc) }
         case .rotate(let kind, let size):
             return { t, s in t[r] = Helpers.rotate(s, kind, size: size, value: t[a0], count: t[a1]) }
+        case .rotateWithoutFlags(let left, let size):
+            let bits = UInt64(size * 8), mask = sizeMask(size), countMask: UInt64 = size == 8 ? 63 : 31
+            return { t, _ in
+                let v = t[a0] & mask
+                let c = (t[a1] & countMask) % bits
+                t[r] = c == 0 ? v : (left ? ((v << c) | (v >> (bits - c))) & mask : ((v >> c) | (v << (bits - c))) & mask)
+            }
         case .doubleShift(let left, let size):
             return { t, s in t[r] = Helpers.doubleShift(s, left: left, size: size, dst: t[a0], src: t[a1], count: t[a2]) }
         case .string(let kind, let size, let rep, let repne, let addressSize):

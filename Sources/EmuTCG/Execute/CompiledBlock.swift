@@ -3,13 +3,14 @@
 public typealias CompiledStep = (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>) throws(GuestException) -> Void
 
 /// A translation block ready to run: the IR turned into pre-decoded closures (each captures its
-/// operands, so running a block is a walk over an array of direct calls, no decoding).
+/// operands) threaded into one call chain, so running a block decodes nothing.
 public final class CompiledBlock {
     /// Guest range the block was translated from.
     public let start: UInt64
     public let end: UInt64
     public let instructionCount: Int
-    let steps: [CompiledStep]
+    /// The block's operations, threaded into one closure.
+    let body: CompiledStep
     let exit: IRExit
     /// Direct successors (jump or branch targets) found on earlier runs: block chaining.
     var chainTaken: CompiledBlock?
@@ -17,11 +18,11 @@ public final class CompiledBlock {
     /// False once the block's guest code changed; chained predecessors then look it up again.
     var valid = true
 
-    init(start: UInt64, end: UInt64, instructionCount: Int, steps: [CompiledStep], exit: IRExit) {
+    init(start: UInt64, end: UInt64, instructionCount: Int, body: @escaping CompiledStep, exit: IRExit) {
         self.start = start
         self.end = end
         self.instructionCount = instructionCount
-        self.steps = steps
+        self.body = body
         self.exit = exit
     }
 }

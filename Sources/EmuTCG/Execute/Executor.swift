@@ -112,7 +112,7 @@ public final class Executor {
             }
             if let blockTrace { blockTrace(current.start) }
             do {
-                for step in current.steps { try step(t, s) }
+                try current.body(t, s)
             } catch {
                 s[StateSlot.rip] = error.pc
                 return .exception(error)

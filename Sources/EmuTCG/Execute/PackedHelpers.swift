@@ -28,6 +28,77 @@ enum PackedHelpers {
         case .pcmpgtd: return mask(lanes(d, SIMD4<Int32>.self) .> lanes(s, SIMD4<Int32>.self), SIMD4<Int32>.self)
         case .pminub: return halves(pointwiseMin(lanes(d, SIMD16<UInt8>.self), lanes(s, SIMD16<UInt8>.self)))
         case .pmaxub: return halves(pointwiseMax(lanes(d, SIMD16<UInt8>.self), lanes(s, SIMD16<UInt8>.self)))
+        case .pminsw: return halves(pointwiseMin(lanes(d, SIMD8<Int16>.self), lanes(s, SIMD8<Int16>.self)))
+        case .pmaxsw: return halves(pointwiseMax(lanes(d, SIMD8<Int16>.self), lanes(s, SIMD8<Int16>.self)))
+        case .pmuludq: return ((d.0 & 0xFFFF_FFFF) &* (s.0 & 0xFFFF_FFFF), (d.1 & 0xFFFF_FFFF) &* (s.1 & 0xFFFF_FFFF))
+        case .pmullw: return halves(lanes(d, SIMD8<UInt16>.self) &* lanes(s, SIMD8<UInt16>.self))
+        case .pmulhw, .pmulhuw, .pmaddwd:
+            let x = lanes(d, SIMD8<Int16>.self), y = lanes(s, SIMD8<Int16>.self)
+            let ux = lanes(d, SIMD8<UInt16>.self), uy = lanes(s, SIMD8<UInt16>.self)
+            if op == .pmaddwd {
+                var r = SIMD4<Int32>()
+                for i in 0..<4 { r[i] = Int32(x[2 * i]) &* Int32(y[2 * i]) &+ Int32(x[2 * i + 1]) &* Int32(y[2 * i + 1]) }
+                return halves(r)
+            }
+            var r = SIMD8<UInt16>()
+            for i in 0..<8 {
+                r[i] = op == .pmulhw ? UInt16(truncatingIfNeeded: (Int32(x[i]) * Int32(y[i])) >> 16)
+                                     : UInt16(truncatingIfNeeded: (UInt32(ux[i]) * UInt32(uy[i])) >> 16)
+            }
+            return halves(r)
+        case .psadbw:
+            let x = bytes(d), y = bytes(s)
+            var lo: UInt64 = 0, hi: UInt64 = 0
+            for i in 0..<8 { lo += UInt64(x[i] > y[i] ? x[i] - y[i] : y[i] - x[i]) }
+            for i in 8..<16 { hi += UInt64(x[i] > y[i] ? x[i] - y[i] : y[i] - x[i]) }
+            return (lo, hi)
+        case .pavgb:
+            let x = bytes(d), y = bytes(s)
+            var r = SIMD16<UInt8>()
+            for i in 0..<16 { r[i] = UInt8((UInt16(x[i]) + UInt16(y[i]) + 1) >> 1) }
+            return halves(r)
+        case .pavgw:
+            let x = lanes(d, SIMD8<UInt16>.self), y = lanes(s, SIMD8<UInt16>.self)
+            var r = SIMD8<UInt16>()
+            for i in 0..<8 { r[i] = UInt16((UInt32(x[i]) + UInt32(y[i]) + 1) >> 1) }
+            return halves(r)
+        case .paddusb, .psubusb, .paddsb, .psubsb:
+            let x = bytes(d), y = bytes(s)
+            var r = SIMD16<UInt8>()
+            for i in 0..<16 {
+                switch op {
+                case .paddusb: r[i] = UInt8(min(255, Int(x[i]) + Int(y[i])))
+                case .psubusb: r[i] = UInt8(max(0, Int(x[i]) - Int(y[i])))
+                case .paddsb: r[i] = UInt8(bitPattern: Int8(max(-128, min(127, Int(Int8(bitPattern: x[i])) + Int(Int8(bitPattern: y[i]))))))
+                default: r[i] = UInt8(bitPattern: Int8(max(-128, min(127, Int(Int8(bitPattern: x[i])) - Int(Int8(bitPattern: y[i]))))))
+                }
+            }
+            return halves(r)
+        case .paddusw, .psubusw, .paddsw, .psubsw:
+            let x = lanes(d, SIMD8<UInt16>.self), y = lanes(s, SIMD8<UInt16>.self)
+            var r = SIMD8<UInt16>()
+            for i in 0..<8 {
+                switch op {
+                case .paddusw: r[i] = UInt16(min(65535, Int(x[i]) + Int(y[i])))
+                case .psubusw: r[i] = UInt16(max(0, Int(x[i]) - Int(y[i])))
+                case .paddsw: r[i] = UInt16(bitPattern: Int16(max(-32768, min(32767, Int(Int16(bitPattern: x[i])) + Int(Int16(bitPattern: y[i]))))))
+                default: r[i] = UInt16(bitPattern: Int16(max(-32768, min(32767, Int(Int16(bitPattern: x[i])) - Int(Int16(bitPattern: y[i]))))))
+                }
+            }
+            return halves(r)
+        case .packsswb, .packuswb:
+            let x = lanes(d, SIMD8<Int16>.self), y = lanes(s, SIMD8<Int16>.self)
+            var r = SIMD16<UInt8>()
+            for i in 0..<16 {
+                let v = Int(i < 8 ? x[i] : y[i - 8])
+                r[i] = op == .packsswb ? UInt8(bitPattern: Int8(max(-128, min(127, v)))) : UInt8(max(0, min(255, v)))
+            }
+            return halves(r)
+        case .packssdw:
+            let x = lanes(d, SIMD4<Int32>.self), y = lanes(s, SIMD4<Int32>.self)
+            var r = SIMD8<UInt16>()
+            for i in 0..<8 { r[i] = UInt16(bitPattern: Int16(max(-32768, min(32767, Int(i < 4 ? x[i] : y[i - 4]))))) }
+            return halves(r)
         case .paddb: return halves(lanes(d, SIMD16<UInt8>.self) &+ lanes(s, SIMD16<UInt8>.self))
         case .paddw: return halves(lanes(d, SIMD8<UInt16>.self) &+ lanes(s, SIMD8<UInt16>.self))
         case .paddd: return halves(lanes(d, SIMD4<UInt32>.self) &+ lanes(s, SIMD4<UInt32>.self))

@@ -41,6 +41,8 @@ public enum IRHelper: Sendable, Equatable {
     case divide(size: Int, signed: Bool)
     /// ROL/ROR/RCL/RCR: args [value, count] → result; sets CF/OF.
     case rotate(Mnemonic, size: Int)
+    /// ROL/ROR whose flags no one reads: args [value, count] → result.
+    case rotateWithoutFlags(left: Bool, size: Int)
     /// SHLD/SHRD: args [destination, source, count] → result; sets the flags.
     case doubleShift(left: Bool, size: Int)
     /// MOVS/STOS/LODS/CMPS/SCAS with their REP prefix, the whole loop.

@@ -306,8 +306,13 @@ public final class GuestAddressSpace {
         let readOnly = hostPointer(address, length: n, access: .write) == nil
         if readOnly { mprotect(base + Int(firstPage), span, PROT_READ | PROT_WRITE) }
         let p = base + Int(address)
-        var i = 0
-        for byte in bytes { p.storeBytes(of: byte, toByteOffset: i, as: UInt8.self); i += 1 }
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            if let source = buffer.baseAddress { p.copyMemory(from: source, byteCount: buffer.count) }
+        }
+        if copied == nil {
+            var i = 0
+            for byte in bytes { p.storeBytes(of: byte, toByteOffset: i, as: UInt8.self); i += 1 }
+        }
         if readOnly {
             var page = firstPage
             while page < firstPage + UInt64(span) {

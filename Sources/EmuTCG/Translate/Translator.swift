@@ -16,12 +16,12 @@ public struct Translator: Sendable {
     /// Never throws: an undecodable instruction or an unfetchable byte becomes the block's
     /// exception exit (at the exact PC), after the instructions before it.
     public func translate(at pc: UInt64, fetch: (UInt64) -> UInt8?) -> IRBlock {
-        var emitter = InstructionEmitter()
+        // Decode the whole block first, so that flag liveness can be computed backwards.
+        var instructions: [Instruction] = []
         var address = pc
-        var count = 0
         var exit: IRExit? = nil
         let decoder = Decoder()
-        while exit == nil {
+        while instructions.count < maximumInstructions {
             let insn: Instruction
             do {
                 insn = try decoder.decode(at: address, fetch: fetch)
@@ -32,13 +32,21 @@ public struct Translator: Sendable {
                 }
                 break
             }
-            count += 1
-            exit = emitter.translate(insn)
+            instructions.append(insn)
             address = insn.nextAddress
-            if exit == nil && count >= maximumInstructions { exit = .jump(address) }
+            if insn.mnemonic.endsBlock { break }
         }
-        return IRBlock(start: pc, end: max(address, pc &+ 1), instructionCount: count, ops: emitter.b.ops,
-                       exit: exit ?? .jump(address), tempCount: Int(emitter.b.tempCount))
+        let live = FlagLiveness.liveAfter(instructions, liveAtEnd: true)
+        var emitter = InstructionEmitter()
+        var end = pc
+        for (k, insn) in instructions.enumerated() {
+            emitter.flagsNeeded = live[k]
+            end = insn.nextAddress
+            if let e = emitter.translate(insn) { exit = e; break }
+        }
+        if exit == nil { exit = .jump(end) }
+        return IRBlock(start: pc, end: max(address, pc &+ 1), instructionCount: instructions.count, ops: emitter.b.ops,
+                       exit: exit ?? .jump(end), tempCount: Int(emitter.b.tempCount))
     }
 }
 
@@ -55,6 +63,9 @@ enum Location {
 struct InstructionEmitter {
     var b = IRBuilder()
     var pc: UInt64 = 0
+    /// Whether a later instruction (or the block's successor) may read the flags this
+    /// instruction writes; when false, their computation is left out.
+    var flagsNeeded = true
 
     // MARK: operands
 
@@ -134,6 +145,7 @@ struct InstructionEmitter {
     mutating func carry() -> IRTemp { b.binary(.and, b.flags(), RFlags.cf) }
 
     mutating func setFlags(_ op: ConditionCodeOp, _ size: Int, _ dst: IRTemp, _ src: IRTemp, _ src2: IRTemp? = nil) {
+        guard flagsNeeded else { return }
         b.emit(.setFlags(op, size: size, dst: dst, src: src, src2: src2 ?? dst))
     }
 
@@ -216,7 +228,7 @@ struct InstructionEmitter {
         case .inc, .dec:
             let dst = locate(ops[0], size: size)
             let a = read(dst)
-            let c = carry()
+            let c = flagsNeeded ? carry() : a
             let one = b.constant(1)
             let r = b.binary(i.mnemonic == .inc ? .add : .sub, a, one)
             write(dst, r)
@@ -286,22 +298,27 @@ struct InstructionEmitter {
             case .shl:
                 r = b.binary(.shl, a, count); s = b.binary(.shl, a, before)
                 write(dst, r)
-                b.emit(.setFlagsIf(when: count, .shl, size: size, dst: r, src: s, src2: a))
+                if flagsNeeded { b.emit(.setFlagsIf(when: count, .shl, size: size, dst: r, src: s, src2: a)) }
             case .shr:
                 r = b.binary(.shr, a, count); s = b.binary(.shr, a, before)
                 write(dst, r)
-                b.emit(.setFlagsIf(when: count, .shr, size: size, dst: r, src: s, src2: a))
+                if flagsNeeded { b.emit(.setFlagsIf(when: count, .shr, size: size, dst: r, src: s, src2: a)) }
             default:
                 let sa = b.signExtend(a, size: size)
                 r = b.binary(.sar, sa, count); s = b.binary(.sar, sa, before)
                 write(dst, r)
-                b.emit(.setFlagsIf(when: count, .sar, size: size, dst: r, src: s, src2: a))
+                if flagsNeeded { b.emit(.setFlagsIf(when: count, .sar, size: size, dst: r, src: s, src2: a)) }
             }
         case .rol, .ror, .rcl, .rcr:
             let dst = locate(ops[0], size: size)
             let a = read(dst)
             let count = read(locate(ops[1], size: 1), size: 1)
-            if let r = b.helper(.rotate(i.mnemonic, size: size), [a, count], result: true, pc: pc) { write(dst, r) }
+            let kind = i.mnemonic
+            if !flagsNeeded && (kind == .rol || kind == .ror) {
+                if let r = b.helper(.rotateWithoutFlags(left: kind == .rol, size: size), [a, count], result: true, pc: pc) { write(dst, r) }
+            } else if let r = b.helper(.rotate(kind, size: size), [a, count], result: true, pc: pc) {
+                write(dst, r)
+            }
         case .shld, .shrd:
             let dst = locate(ops[0], size: size)
             let a = read(dst)
