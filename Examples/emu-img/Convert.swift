@@ -1,7 +1,7 @@
 import ArgumentParser
 import BlockLayer
 
-/// `emu-img convert [-f FMT] -O FMT [-o cluster_size=N] [-p] [-n] IN OUT`.
+/// `emu-img convert [-f FMT] -O FMT [-o cluster_size=N] [-c] [-p] [-n] [-t CACHE] IN OUT`.
 struct Convert: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Copy an image (its whole backing chain) into a new image.")
 
@@ -9,8 +9,9 @@ struct Convert: AsyncParsableCommand {
     @Option(name: .customShort("O"), help: "Output format.") var outputFormat: ImageFormat = .raw
     @Option(name: .short, help: "Output options: cluster_size=N.") var options: [String] = []
     @Flag(name: .short, help: "Show progress.") var progress = false
+    @Flag(name: .short, help: "Compress the output's clusters (qcow2).") var compress = false
     @Flag(name: .short, help: "Write into the existing OUT instead of creating it.") var noCreate = false
-    @Option(name: .short, help: "Output cache mode: unsafe (default, like qemu-img: no fdatasync) or writeback.")
+    @Option(name: .customShort("t"), help: "Output cache mode: unsafe (default, like qemu-img: no fdatasync) or writeback.")
     var cache: String = "unsafe"
     @Argument(help: "The source image.") var input: String
     @Argument(help: "The new image.") var output: String
@@ -30,7 +31,7 @@ struct Convert: AsyncParsableCommand {
             }
             let target = try await ImageOpener.open(path: output, format: outputFormat, flushesToDisk: cache == "writeback")
             var shown = -1
-            try await ImageConverter.copy(from: source, to: target, targetReadsZero: !noCreate) { done, total in
+            try await ImageConverter.copy(from: source, to: target, targetReadsZero: !noCreate, compress: compress) { done, total in
                 guard progress else { return }
                 let percent = total == 0 ? 100 : Int(done * 100 / total)
                 if percent != shown {

@@ -53,6 +53,9 @@ for cs in 512 65536 2097152; do
     check "qemu-img convert of our qcow2 (cluster $cs) gives the same bytes" \
         sh -c "qemu-img convert -f qcow2 -O raw ours-$cs.qcow2 back-$cs.raw && cmp back-$cs.raw data.raw"
 done
+check "emu-img convert -c writes compressed clusters that qemu-img checks and reads identically" \
+    sh -c "'$emuimg' convert -c -O qcow2 data.raw ourcomp.qcow2 && qemu-img check ourcomp.qcow2 | grep -q '[1-9][0-9.]*% compressed' \
+        && qemu-img compare ourcomp.qcow2 data.raw && [ \$(stat -c %s ourcomp.qcow2) -lt \$(stat -c %s ours-65536.qcow2) ]"
 check "qemu-io reads a pattern from our qcow2" qemu-io -f qcow2 -c "read -P 0 0 2M" -c "read -P 0 5M 4M" ours-65536.qcow2
 
 check "emu-img create qcow2 with a qcow2 backing file" \

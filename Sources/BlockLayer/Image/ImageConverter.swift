@@ -17,20 +17,26 @@ public enum ImageConverter {
     /// bytes. With `targetReadsZero` (a freshly created target), runs the chain reports as zero
     /// and chunks that read as all zeroes are not written, so the target stays sparse; without
     /// it they become `writeZeroes` requests (an existing target's old data is overwritten).
+    /// With `compress` (a qcow2 target), whole clusters are written compressed.
     /// `progress` gets (bytes done, total). Flushes the target at the end. Throws the nodes'
-    /// errors; `invalidArgument` if the target is shorter.
+    /// errors; `invalidArgument` if the target is shorter, or `compress` without a qcow2 target.
     public static func copy(from source: BlockNode, to target: BlockNode, chunkSize: Int = 2 << 20,
-                            targetReadsZero: Bool = true,
+                            targetReadsZero: Bool = true, compress: Bool = false,
                             progress: ((UInt64, UInt64) -> Void)? = nil) async throws(BlockError) {
         let total = source.length
         guard target.length >= total else { throw .invalidArgument("target of \(target.length) bytes is shorter than the source (\(total))") }
+        var compressor: Qcow2FormatDriver? = nil
+        if compress {
+            guard let qcow2 = target.driver as? Qcow2FormatDriver else { throw .invalidArgument("compression needs a qcow2 target") }
+            compressor = qcow2
+        }
         // Two buffers: the write of one chunk overlaps the read of the next.
         var buffers = [BlockBuffer(count: chunkSize), BlockBuffer(count: chunkSize)]
         var pending: (buffer: BlockBuffer, offset: UInt64)? = nil
         var offset: UInt64 = 0
         while offset < total || pending != nil {
             let toWrite = pending
-            async let written: Void = writeUnlessZero(toWrite, to: target, targetReadsZero: targetReadsZero)
+            async let written: Void = writeUnlessZero(toWrite, to: target, targetReadsZero: targetReadsZero, compressor: compressor)
             var next: (buffer: BlockBuffer, offset: UInt64)? = nil
             var readError: BlockError? = nil
             while offset < total && next == nil {
@@ -62,8 +68,28 @@ public enum ImageConverter {
     }
 
     private static func writeUnlessZero(_ chunk: (buffer: BlockBuffer, offset: UInt64)?, to target: BlockNode,
-                                        targetReadsZero: Bool) async throws(BlockError) {
+                                        targetReadsZero: Bool, compressor: Qcow2FormatDriver?) async throws(BlockError) {
         guard let chunk else { return }
+        if let compressor {
+            // Whole clusters compressed (zero ones skipped), a partial tail written as it is.
+            let clusterSize = compressor.openedHeader.clusterSize
+            var position = 0
+            while position < chunk.buffer.count {
+                let inCluster = Int((chunk.offset + UInt64(position)) % UInt64(clusterSize))
+                let piece = min(clusterSize - inCluster, chunk.buffer.count - position)
+                let part = chunk.buffer.view(position..<(position + piece))
+                let at = chunk.offset + UInt64(position)
+                if isZero(part.bytes) {
+                    if !targetReadsZero { try await target.writeZeroes(at: at, length: UInt64(piece)) }
+                } else if piece == clusterSize {
+                    try await compressor.writeCompressed(from: part, at: at)
+                } else {
+                    try await target.write(from: part, at: at)
+                }
+                position += piece
+            }
+            return
+        }
         if isZero(chunk.buffer.bytes) {
             if !targetReadsZero { try await target.writeZeroes(at: chunk.offset, length: UInt64(chunk.buffer.count)) }
             return

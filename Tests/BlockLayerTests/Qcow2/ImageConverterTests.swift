@@ -52,3 +52,40 @@ import Testing
         }
     }
 }
+
+@Suite struct CompressedWriteTests {
+    @Test(arguments: [4096, 65_536])
+    func convertCompressedPacksClustersAndReadsBack(clusterSize: Int) async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "c.qcow2"
+            let size = 3 << 20 + 700
+            // Text-like (compressible) clusters, a run of zeroes, random (incompressible) bytes.
+            var data = (0..<size).map { UInt8(truncatingIfNeeded: ($0 / 7) % 26 + 97) }
+            data.replaceSubrange((1 << 20)..<((1 << 20) + 300_000), with: [UInt8](repeating: 0, count: 300_000))
+            var generator = SplitMix(seed: 3)
+            for index in (2 << 20)..<((2 << 20) + 100_000) { data[index] = UInt8(truncatingIfNeeded: generator.next()) }
+            let source = try await BlockNode(name: "src", driver: MemoryDriver(contents: data))
+            try await ImageCreator.create(path: path, format: .qcow2, size: UInt64(size), clusterSize: clusterSize)
+            let target = try await ImageOpener.open(path: path)
+            try await ImageConverter.copy(from: source, to: target, compress: true)
+            #expect(try await readBytes(target, at: 0, count: size) == data)
+            let fileLength = try #require(target.children[.file]).length
+            #expect(fileLength < UInt64(size) / 3, "compressed image of \(fileLength) bytes")
+            var report = try await Qcow2Checker.check(path: path)
+            #expect(report.exitCode == 0, "\(report.messages)")
+            // Overwriting inside a compressed cluster, and discarding one, keep the image clean.
+            try await target.write(from: BlockBuffer([1, 2, 3]), at: 5000)
+            try await target.discard(at: UInt64(clusterSize) * 2, length: UInt64(clusterSize))
+            try await target.flush()
+            data.replaceSubrange(5000..<5003, with: [1, 2, 3])
+            data.replaceSubrange((clusterSize * 2)..<(clusterSize * 3), with: [UInt8](repeating: 0, count: clusterSize))
+            let reopened = try await ImageOpener.open(path: path, readOnly: true)
+            #expect(try await readBytes(reopened, at: 0, count: size) == data)
+            report = try await Qcow2Checker.check(path: path)
+            #expect(report.exitCode == 0, "\(report.messages)")
+            await #expect(throws: BlockError.self) {
+                try await (target.driver as? Qcow2FormatDriver)?.writeCompressed(from: BlockBuffer(count: clusterSize), at: 0)
+            }
+        }
+    }
+}

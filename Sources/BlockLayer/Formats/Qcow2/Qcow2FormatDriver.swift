@@ -300,6 +300,11 @@ public final class Qcow2FormatDriver: BlockDriver {
         }
     }
 
+    /// The locked write path, for ``writeCompressed(from:at:)``'s incompressible clusters.
+    func writeLockedForCompression(_ buffer: BlockBuffer, at offset: UInt64) async throws(BlockError) {
+        try await writeLocked(buffer, at: offset)
+    }
+
     /// Queues the old entry's host clusters to be freed after the next write-back of L2 tables.
     private func drop(_ old: Qcow2Cluster) {
         for host in old.referencedHostClusters(geometry: image.geometry) {

@@ -40,6 +40,9 @@ final class Qcow2Image: @unchecked Sendable {
     var reserved: [Range<UInt64>] = []
     /// No free cluster below this index.
     var freeHint: UInt64 = 0
+    /// Where the next compressed cluster may be packed (0: start a new host cluster). Reset when
+    /// frees are applied, since the cluster it points into may have been freed.
+    var compressedCursor: UInt64 = 0
 
     init(file: BlockNode, header: Qcow2Header, l1: [UInt64], refcountTable: [UInt64], readOnly: Bool, cacheBytes: Int) {
         self.file = file
@@ -190,6 +193,7 @@ final class Qcow2Image: @unchecked Sendable {
             await unlockedIO.waitIdle()
             let frees = pendingFrees
             pendingFrees.removeAll()
+            compressedCursor = 0
             for cluster in frees { try await changeRefcount(cluster: cluster, by: -1) }
             try await writeRefcountBlocks()
         }
