@@ -16,10 +16,12 @@ import Glibc
 /// processed** (counted in ``droppedKicks``), which is what a front end that lets the guest run
 /// before SET_VRING_ENABLE is handled makes visible (seed 002).
 ///
-/// Offered protocol features: `MQ`, `REPLY_ACK` (unless `replyAck: false`), `CONFIG`. Split rings
+/// Offered protocol features: `MQ`, `REPLY_ACK` (unless `replyAck: false`), `CONFIG`,
+/// `CONFIGURE_MEM_SLOTS` (8 slots); with `protocolFeatures: false`, none (no bit 30). Split rings
 /// resume at the SET_VRING_BASE index; packed rings are served fresh only. Every message is
 /// checked; a malformed one is refused (with `NEED_REPLY`: a non-zero status) or closes the
-/// connection when the stream can no longer be trusted.
+/// connection when the stream can no longer be trusted (an unknown code, or a request whose reply
+/// carries a value that cannot be given). GET_VRING_BASE waits for the request being handled.
 public final class VhostUserBackEnd: Sendable {
     /// Knobs for tests.
     public struct Options: Sendable {
