@@ -17,12 +17,8 @@ public enum VhostUserBlockDevice {
     public static func connect(socketPath: String, regions: [VhostUserGuestRegion], loop: EventLoop,
                                queueSize: UInt16 = 256, queueCount: Int = 1, timeout: Duration = .seconds(5),
                                reconnect: Bool = false) throws(VhostUserError) -> VhostUserDevice {
-        let frontEnd = VhostUserFrontEnd(connection: try VhostUserConnection(path: socketPath, timeout: timeout))
-        let reconnector = reconnect ? VhostUserDevice.Reconnector { () throws(VhostUserError) in
-            try VhostUserConnection(path: socketPath, timeout: timeout)
-        } : nil
-        return try VhostUserDevice(frontEnd: frontEnd, deviceType: .block, configSize: configSize, regions: regions,
-                                   queueCount: queueCount, queueSize: queueSize, loop: loop, reconnector: reconnector)
+        try VhostUserDevice.connect(socketPath: socketPath, deviceType: .block, configSize: configSize, queueCount: queueCount,
+                                    regions: regions, loop: loop, queueSize: queueSize, timeout: timeout, reconnect: reconnect)
     }
 
     /// The capacity in 512-byte sectors, from a virtio-blk configuration space's first 8 bytes.

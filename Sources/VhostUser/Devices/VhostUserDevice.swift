@@ -114,6 +114,21 @@ public final class VhostUserDevice: VirtioDeviceModel {
         watchHangup(of: frontEnd.connection)
     }
 
+    /// Connects to a back end of any device type at `socketPath` (virtio-fs from virtiofsd,
+    /// say: type 26, its config size, its queue count) and makes the device; with `reconnect`,
+    /// it connects to the same path again after the back end went away.
+    /// - Throws: ``VhostUserError``.
+    public static func connect(socketPath: String, deviceType: VirtioDeviceType, configSize: Int, queueCount: Int,
+                               regions: [VhostUserGuestRegion], loop: EventLoop, queueSize: UInt16 = 256,
+                               timeout: Duration = .seconds(5), reconnect: Bool = false) throws(VhostUserError) -> VhostUserDevice {
+        let frontEnd = VhostUserFrontEnd(connection: try VhostUserConnection(path: socketPath, timeout: timeout))
+        let reconnector = reconnect ? Reconnector { () throws(VhostUserError) in
+            try VhostUserConnection(path: socketPath, timeout: timeout)
+        } : nil
+        return try VhostUserDevice(frontEnd: frontEnd, deviceType: deviceType, configSize: configSize, regions: regions,
+                                   queueCount: queueCount, queueSize: queueSize, loop: loop, reconnector: reconnector)
+    }
+
     deinit {
         state.withLock { s in
             s.hangupWatch?.remove()
