@@ -28,6 +28,7 @@ let package = Package(
         .executable(name: "emu-user-bench", targets: ["EmuUserBench"]),
         .executable(name: "emu-core-bench", targets: ["EmuCoreBench"]),
         .executable(name: "emu-virtio-bench", targets: ["EmuVirtioBench"]),
+        .executable(name: "emu-block-io-bench", targets: ["BlockIOBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
@@ -84,7 +85,7 @@ let package = Package(
         // Block drivers, the node graph, device backends and drained sections (issue 4).
         .target(
             name: "BlockLayer",
-            dependencies: ["CEmuSystem", "CZlib"],
+            dependencies: ["EmuCore", "CEmuSystem", "CLibAIO", "CZlib"],
             swiftSettings: strictSwift6
         ),
         // x86-64 by dynamic translation: decoder, IR, front end, portable back end (issue 7).
@@ -170,6 +171,12 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .executableTarget(
+            name: "BlockIOBench",
+            dependencies: ["BlockLayer", "EmuCore", "BenchmarkSupport"],
+            path: "Benchmarks/BlockIOBench",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
             name: "EmuCoreBench",
             dependencies: ["EmuCore", "CGLib", "CEmuSystem", "BenchmarkSupport"],
             path: "Benchmarks/EmuCoreBench",
@@ -212,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BlockLayerTests",
-            dependencies: ["BlockLayer"],
+            dependencies: ["BlockLayer", "EmuCore"],
             swiftSettings: strictSwift6
         ),
         .testTarget(

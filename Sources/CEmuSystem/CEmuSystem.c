@@ -166,3 +166,7 @@ long emu_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long 
     return ret == -1 ? -errno : ret;
 #endif
 }
+
+int emu_o_direct(void) {
+    return O_DIRECT;
+}

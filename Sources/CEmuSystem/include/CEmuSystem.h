@@ -38,6 +38,9 @@ int emu_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
 /// fallocate(2) (Linux modes: FALLOC_FL_KEEP_SIZE 1, PUNCH_HOLE 2, ZERO_RANGE 16); 0 or -1 with errno.
 int emu_fallocate(int fd, int mode, int64_t offset, int64_t length);
 
+/// The O_DIRECT open flag (glibc declares it only under _GNU_SOURCE).
+int emu_o_direct(void);
+
 // For VhostUser's Unix socket (SCM_RIGHTS needs the CMSG_* macros, which Swift cannot import).
 /// sendmsg(2) of `length` bytes with `fd_count` (at most 16) descriptors as SCM_RIGHTS, MSG_NOSIGNAL;
 /// bytes sent or -1 with errno (EINVAL for too many descriptors).
