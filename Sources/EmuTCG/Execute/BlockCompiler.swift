@@ -62,9 +62,18 @@ struct BlockCompiler {
         case .get(let d, let slot):
             let d = Int(d)
             return { t, s in t[d] = s[slot] }
+        case .getZeroExtended(let d, let slot, let size):
+            let d = Int(d)
+            let mask = sizeMask(size)
+            return { t, s in t[d] = s[slot] & mask }
         case .put(let slot, let v):
             let v = Int(v)
             return { t, s in s[slot] = t[v] }
+        case .putZeroExtended32(let slot, let v):
+            let v = Int(v)
+            return { t, s in s[slot] = t[v] & 0xFFFF_FFFF }
+        case .binaryImmediate(let op, let d, let a, let imm):
+            return binaryImmediate(op, Int(d), Int(a), imm)
         case .load(let d, let a, let size, let pc):
             let d = Int(d), a = Int(a)
             return { t, _ throws(GuestException) in t[d] = try m.load(t[a], size: size, pc: pc) }
@@ -126,6 +135,28 @@ struct BlockCompiler {
             return { t, s in t[d] = LazyFlags.condition(cc, s) ? 1 : 0 }
         case .helper(let h, let args, let result, let pc):
             return helper(h, args.map { Int($0) }, result.map { Int($0) }, pc)
+        }
+    }
+
+    func binaryImmediate(_ op: IRBinaryOp, _ d: Int, _ a: Int, _ b: UInt64) -> CompiledStep {
+        switch op {
+        case .add: return { t, _ in t[d] = t[a] &+ b }
+        case .sub: return { t, _ in t[d] = t[a] &- b }
+        case .and: return { t, _ in t[d] = t[a] & b }
+        case .or: return { t, _ in t[d] = t[a] | b }
+        case .xor: return { t, _ in t[d] = t[a] ^ b }
+        case .shl: let c = b & 63; return { t, _ in t[d] = t[a] << c }
+        case .shr: let c = b & 63; return { t, _ in t[d] = t[a] >> c }
+        case .sar: let c = Int64(b & 63); return { t, _ in t[d] = UInt64(bitPattern: Int64(bitPattern: t[a]) >> c) }
+        case .mul: return { t, _ in t[d] = t[a] &* b }
+        case .mulHighUnsigned: return { t, _ in t[d] = t[a].multipliedFullWidth(by: b).high }
+        case .mulHighSigned:
+            let sb = Int64(bitPattern: b)
+            return { t, _ in t[d] = UInt64(bitPattern: Int64(bitPattern: t[a]).multipliedFullWidth(by: sb).high) }
+        case .equal: return { t, _ in t[d] = t[a] == b ? 1 : 0 }
+        case .notEqual: return { t, _ in t[d] = t[a] != b ? 1 : 0 }
+        case .lessUnsigned: return { t, _ in t[d] = t[a] < b ? 1 : 0 }
+        case .lessSigned: let sb = Int64(bitPattern: b); return { t, _ in t[d] = Int64(bitPattern: t[a]) < sb ? 1 : 0 }
         }
     }
 

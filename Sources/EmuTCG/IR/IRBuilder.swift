@@ -26,7 +26,12 @@ public struct IRBuilder {
         let t = temp(); emit(.binary(op, t, a, b)); return t
     }
     public mutating func binary(_ op: IRBinaryOp, _ a: IRTemp, _ b: UInt64) -> IRTemp {
-        binary(op, a, constant(b))
+        let t = temp(); emit(.binaryImmediate(op, t, a, b)); return t
+    }
+    /// A state slot's low `size` bytes, zero-extended (the whole slot for 8).
+    public mutating func get(_ slot: Int, size: Int) -> IRTemp {
+        if size >= 8 { return get(slot) }
+        let t = temp(); emit(.getZeroExtended(t, slot: slot, size: size)); return t
     }
     public mutating func unary(_ op: IRUnaryOp, _ a: IRTemp) -> IRTemp {
         let t = temp(); emit(.unary(op, t, a)); return t

@@ -94,8 +94,12 @@ public enum IROp: Sendable, Equatable {
     case constant(IRTemp, UInt64)
     /// temp = state slot.
     case get(IRTemp, slot: Int)
+    /// temp = the low `size` bytes (1, 2 or 4) of a state slot, zero-extended.
+    case getZeroExtended(IRTemp, slot: Int, size: Int)
     /// state slot = temp.
     case put(slot: Int, IRTemp)
+    /// state slot = the low 32 bits of temp, zero-extended (a 32-bit register write).
+    case putZeroExtended32(slot: Int, IRTemp)
     /// temp = zero-extended `size`-byte load from the guest address in `address`.
     case load(IRTemp, address: IRTemp, size: Int, pc: UInt64)
     /// `size`-byte store of the low bytes of `value`.
@@ -103,6 +107,8 @@ public enum IROp: Sendable, Equatable {
     /// #GP (SIGSEGV for the guest) unless the address is a multiple of `alignment`.
     case checkAlignment(address: IRTemp, alignment: UInt64, pc: UInt64)
     case binary(IRBinaryOp, IRTemp, IRTemp, IRTemp)
+    /// temp = a op immediate.
+    case binaryImmediate(IRBinaryOp, IRTemp, IRTemp, UInt64)
     case unary(IRUnaryOp, IRTemp, IRTemp)
     /// temp = condition != 0 ? a : b.
     case select(IRTemp, condition: IRTemp, IRTemp, IRTemp)

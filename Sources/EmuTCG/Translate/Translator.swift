@@ -102,7 +102,7 @@ struct InstructionEmitter {
     mutating func read(_ l: Location) -> IRTemp {
         switch l {
         case .register(let r, let s):
-            return b.zeroExtend(b.get(r), size: s)
+            return b.get(r, size: s)
         case .highByte(let r):
             return b.unary(.zeroExtend8, b.binary(.shr, b.get(r), 8))
         case .memory(let a, let s):
@@ -123,7 +123,7 @@ struct InstructionEmitter {
         case .register(let r, let s):
             switch s {
             case 8: b.put(r, v)
-            case 4: b.put(r, b.unary(.zeroExtend32, v))
+            case 4: b.emit(.putZeroExtended32(slot: r, v))
             default:
                 let keep = b.binary(.and, b.get(r), ~sizeMask(s))
                 b.put(r, b.binary(.or, keep, b.zeroExtend(v, size: s)))
@@ -205,6 +205,26 @@ struct InstructionEmitter {
         case .add, .or, .adc, .sbb, .and, .sub, .xor, .cmp, .test:
             let dst = locate(ops[0], size: size)
             let a = read(dst, size: size)
+            if case .immediate(let raw) = ops[1], [.add, .sub, .and, .or, .xor, .cmp, .test].contains(i.mnemonic) {
+                // Immediate forms: the constant is folded into the operation, and only
+                // materialised when the flags are needed.
+                let imm = raw & sizeMask(size)
+                let op: IRBinaryOp
+                switch i.mnemonic {
+                case .add: op = .add
+                case .sub, .cmp: op = .sub
+                case .and, .test: op = .and
+                case .or: op = .or
+                default: op = .xor
+                }
+                let r = b.binary(op, a, imm)
+                if i.mnemonic != .cmp && i.mnemonic != .test { write(dst, r) }
+                if flagsNeeded {
+                    let kind: ConditionCodeOp = op == .add ? .add : (op == .sub ? .sub : .logic)
+                    setFlags(kind, size, r, kind == .logic ? r : b.constant(imm))
+                }
+                return nil
+            }
             let s = read(locate(ops[1], size: size), size: size)
             switch i.mnemonic {
             case .add:
