@@ -12,11 +12,14 @@ public final class CompiledBlock {
     /// The block's operations, threaded into one closure.
     let body: CompiledStep
     let exit: IRExit
-    /// Direct successors (jump or branch targets) found on earlier runs: block chaining.
-    var chainTaken: CompiledBlock?
-    var chainNotTaken: CompiledBlock?
-    /// False once the block's guest code changed; chained predecessors then look it up again.
-    var valid = true
+    /// Direct successors (jump or branch targets) found on earlier runs: block chaining. Not
+    /// reference-counted (following a chain must not cost a retain); each is trusted only while
+    /// its generation equals the executor's, which every invalidation bumps, and the executor
+    /// keeps invalidated blocks alive until no run can be inside them.
+    unowned(unsafe) var chainTaken: CompiledBlock?
+    unowned(unsafe) var chainNotTaken: CompiledBlock?
+    var takenGeneration: UInt64 = .max
+    var notTakenGeneration: UInt64 = .max
 
     init(start: UInt64, end: UInt64, instructionCount: Int, body: @escaping CompiledStep, exit: IRExit) {
         self.start = start

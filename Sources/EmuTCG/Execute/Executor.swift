@@ -23,6 +23,11 @@ public final class Executor {
     let translator: Translator
     let compiler: BlockCompiler
     var blocks: [UInt64: CompiledBlock] = [:]
+    /// Blocks dropped by invalidation while a run may still be inside one of them; freed when
+    /// the next run starts.
+    var retired: [CompiledBlock] = []
+    /// Bumped by every invalidation; chains recorded under an older generation are not followed.
+    var generation: UInt64 = 0
     var blocksByPage: [UInt64: [UInt64]] = [:]
     let temps: UnsafeMutablePointer<UInt64>
     var tempCapacity: Int
@@ -52,18 +57,16 @@ public final class Executor {
     /// Drops every block translated from `page`.
     public func invalidate(page: UInt64) {
         guard let starts = blocksByPage.removeValue(forKey: page) else { return }
+        generation &+= 1
         for pc in starts {
-            if let block = blocks.removeValue(forKey: pc) {
-                block.valid = false
-                block.chainTaken = nil
-                block.chainNotTaken = nil
-            }
+            if let block = blocks.removeValue(forKey: pc) { retired.append(block) }
         }
     }
 
     /// Drops every translated block.
     public func invalidateAll() {
-        for block in blocks.values { block.valid = false; block.chainTaken = nil; block.chainNotTaken = nil }
+        generation &+= 1
+        retired.append(contentsOf: blocks.values)
         blocks.removeAll()
         blocksByPage.removeAll()
     }
@@ -95,9 +98,10 @@ public final class Executor {
     /// Runs from the current RIP until a SYSCALL, an exception, a stop request, or (when given)
     /// `blockBudget` blocks have run (then `.stopRequested` with RIP at the next block).
     public func run(blockBudget: Int = .max) -> StopReason {
+        retired.removeAll()
         let s = cpu.slots
         let t = temps
-        var current = block(at: s[StateSlot.rip])
+        unowned(unsafe) var current = block(at: s[StateSlot.rip])
         var budget = blockBudget
         while true {
             budget -= 1
@@ -120,21 +124,24 @@ public final class Executor {
             let next: UInt64
             switch current.exit {
             case .jump(let target):
-                if let c = current.chainTaken, c.valid { current = c; continue }
+                if current.takenGeneration == generation, let c = current.chainTaken { current = c; continue }
                 let b = block(at: target)
-                if current.valid { current.chainTaken = b }
+                current.chainTaken = b
+                current.takenGeneration = generation
                 current = b
                 continue
             case .branch(let cond, let taken, let notTaken):
                 if t[Int(cond)] != 0 {
-                    if let c = current.chainTaken, c.valid { current = c; continue }
+                    if current.takenGeneration == generation, let c = current.chainTaken { current = c; continue }
                     let b = block(at: taken)
-                    if current.valid { current.chainTaken = b }
+                    current.chainTaken = b
+                    current.takenGeneration = generation
                     current = b
                 } else {
-                    if let c = current.chainNotTaken, c.valid { current = c; continue }
+                    if current.notTakenGeneration == generation, let c = current.chainNotTaken { current = c; continue }
                     let b = block(at: notTaken)
-                    if current.valid { current.chainNotTaken = b }
+                    current.chainNotTaken = b
+                    current.notTakenGeneration = generation
                     current = b
                 }
                 continue
