@@ -349,20 +349,31 @@ public final class VhostUserDevice: VirtioDeviceModel {
     /// `control`.
     private func reconnectHoldingControl(restoreRings: Bool) -> String? {
         guard let reconnector else { return brokenReason }
-        var connection: VhostUserConnection?
+        // Connect and negotiate, retried as a whole: a daemon that is going down may still
+        // accept a connection and then drop it mid-negotiation.
+        var attached: (VhostUserConnection, VhostUserFrontEnd, VhostUserFrontEnd.Negotiation, [UInt8])?
         var lastError = "no attempt"
         for attempt in 0..<reconnector.attempts {
             if attempt > 0 { sleepThread(reconnector.delay) }
-            do { connection = try reconnector.connect(); break } catch { lastError = "\(error)" }
-        }
-        guard let connection else { return "reconnecting failed: \(lastError)" }
-        let frontEnd = VhostUserFrontEnd(connection: connection)
-        do {
-            let (negotiation, config) = try Self.attach(frontEnd, regions: regions, queueCount: kicks.count, configSize: configSize)
-            guard VirtioFeatures(rawValue: negotiation.backEndFeatures).isSuperset(of: offeredFeatures) else {
-                connection.markBroken(.unsupported("features"))
-                return "the reconnected back end offers fewer features"
+            let connection: VhostUserConnection
+            do { connection = try reconnector.connect() } catch { lastError = "\(error)"; continue }
+            let frontEnd = VhostUserFrontEnd(connection: connection)
+            do {
+                let (negotiation, config) = try Self.attach(frontEnd, regions: regions, queueCount: kicks.count, configSize: configSize)
+                guard VirtioFeatures(rawValue: negotiation.backEndFeatures).isSuperset(of: offeredFeatures) else {
+                    connection.markBroken(.unsupported("features"))
+                    lastError = "the reconnected back end offers fewer features"
+                    continue
+                }
+                attached = (connection, frontEnd, negotiation, config)
+                break
+            } catch {
+                connection.markBroken(.broken("\(error)"))
+                lastError = "\(error)"
             }
+        }
+        guard let (connection, frontEnd, negotiation, config) = attached else { return "reconnecting failed: \(lastError)" }
+        do {
             let (rings, features, memory) = state.withLock { s in
                 s.frontEnd = frontEnd
                 s.negotiation = negotiation
