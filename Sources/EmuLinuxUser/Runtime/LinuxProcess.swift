@@ -31,6 +31,10 @@ public final class LinuxProcess {
     let mmapCeiling: UInt64
     var signalActions = [GuestSignalAction](repeating: GuestSignalAction(), count: GuestSignal.count + 1)
     var signalMask: UInt64 = 0
+    /// Signals sent to the guest and not yet delivered (bit n-1 for signal n).
+    var pendingSignals: UInt64 = 0
+    /// Set by rt_sigreturn: the restored registers are not the system call's result.
+    var keepRegistersAfterSyscall = false
     var exitStatus: GuestExit?
     var clearChildTID: UInt64 = 0
     /// In a vfork child: the pipe end whose closing (on execve or exit) releases the parent.
@@ -111,7 +115,12 @@ public final class LinuxProcess {
             case .exception(let e):
                 let signal = GuestSignal.forException(e)
                 trace?("--- \(Self.signalName(signal)) {pc=0x\(String(e.pc, radix: 16))\(Self.detail(e))} ---")
-                // Guest signal handlers for synchronous faults land with seed 001's work.
+                // A synchronous fault runs the guest's handler unless it is blocked or ignored
+                // (then, as on Linux, it kills).
+                let blocked = signalMask & (1 << UInt64(signal - 1)) != 0
+                if !blocked && SignalDelivery.hasHandler(self, signal) && SignalDelivery.deliver(self, SignalDelivery.info(for: e)) {
+                    continue
+                }
                 exitStatus = .signaled(signal)
             case .stopRequested:
                 continue
@@ -154,9 +163,34 @@ public final class LinuxProcess {
         if let trace {
             trace(StraceFormatter.line(entry: entry, number: number, args: args, result: result, memory: memory))
         }
-        // SYSCALL puts the return address in RCX and RFLAGS in R11.
-        s[1] = s[StateSlot.rip]
-        s[11] = cpu.rflags
-        s[0] = UInt64(bitPattern: result)
+        if keepRegistersAfterSyscall {
+            keepRegistersAfterSyscall = false
+        } else {
+            // SYSCALL puts the return address in RCX and RFLAGS in R11.
+            s[1] = s[StateSlot.rip]
+            s[11] = cpu.rflags
+            s[0] = UInt64(bitPattern: result)
+        }
+        deliverPendingSignals()
+    }
+
+    /// Delivers unblocked pending signals (sent by the guest to itself) after a system call.
+    func deliverPendingSignals() {
+        while exitStatus == nil {
+            let ready = pendingSignals & ~signalMask
+            if ready == 0 { return }
+            let signal = Int32(ready.trailingZeroBitCount + 1)
+            pendingSignals &= ~(1 << UInt64(signal - 1))
+            let action = signalActions[Int(signal)]
+            if action.handler == 1 { continue }
+            if action.handler == 0 {
+                if ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { continue }
+                exitStatus = .signaled(signal)
+                return
+            }
+            let info = SignalDelivery.Info(signal: signal, code: 0, address: UInt64(getpid()) | UInt64(getuid()) << 32)
+            trace?("--- \(Self.signalName(signal)) {si_code=SI_USER} ---")
+            if !SignalDelivery.deliver(self, info) { exitStatus = .signaled(GuestSignal.SIGSEGV); return }
+        }
     }
 }

@@ -51,19 +51,16 @@ enum ProcessSyscalls {
     /// Signals default-ignored by Linux (SIGCHLD, SIGCONT, SIGURG, SIGWINCH).
     static let ignoredByDefault: Set<UInt64> = [17, 18, 23, 28]
 
-    /// A signal sent to the process itself: SIG_IGN and default-ignored signals do nothing; a
-    /// default-fatal signal ends the guest; guest handlers are not run yet (ENOSYS).
+    /// A signal sent to the process itself: SIG_IGN and default-ignored signals do nothing;
+    /// others become pending and are delivered (or kill, by default) when the call returns.
     static func signalSelf(_ p: LinuxProcess, _ signal: UInt64) -> Int64 {
         guard signal <= UInt64(GuestSignal.count) else { return -LinuxErrno.EINVAL }
         if signal == 0 { return 0 }
         let action = p.signalActions[Int(signal)]
         if action.handler == 1 { return 0 }
-        if action.handler == 0 {
-            if ignoredByDefault.contains(signal) { return 0 }
-            p.exitStatus = .signaled(Int32(signal))
-            return 0
-        }
-        return -LinuxErrno.ENOSYS
+        if action.handler == 0 && ignoredByDefault.contains(signal) { return 0 }
+        p.pendingSignals |= 1 << (signal - 1)
+        return 0
     }
 
     static func kill(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {

@@ -49,6 +49,15 @@ enum SignalSyscalls {
         return 0
     }
 
+    static func rtSigreturn(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+        guard SignalDelivery.sigreturn(p) else {
+            p.exitStatus = .signaled(GuestSignal.SIGSEGV)
+            return 0
+        }
+        p.keepRegistersAfterSyscall = true
+        return 0
+    }
+
     static func sigaltstack(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
         if a[1] != 0 {
             guard let ptr = p.memory.hostPointer(a[1], length: 24, access: .write) else { return -LinuxErrno.EFAULT }

@@ -24,6 +24,7 @@ public enum SyscallTable {
         SyscallEntry(12, "brk", [.hex], .custom(MemorySyscalls.brk)),
         SyscallEntry(13, "rt_sigaction", [.int, .pointer, .pointer, .int], .custom(SignalSyscalls.rtSigaction)),
         SyscallEntry(14, "rt_sigprocmask", [.int, .pointer, .pointer, .int], .custom(SignalSyscalls.rtSigprocmask)),
+        SyscallEntry(15, "rt_sigreturn", [], .custom(SignalSyscalls.rtSigreturn)),
         SyscallEntry(16, "ioctl", [.fd, .hex, .hex], .custom(FileSyscalls.ioctl)),
         SyscallEntry(17, "pread64", blocks: true, [.fd, .outBuffer(length: 2), .int, .int]),
         SyscallEntry(18, "pwrite64", blocks: true, [.fd, .inBuffer(length: 2), .int, .int]),
