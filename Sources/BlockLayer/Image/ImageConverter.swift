@@ -79,7 +79,7 @@ public enum ImageConverter {
                 let piece = min(clusterSize - inCluster, chunk.buffer.count - position)
                 let part = chunk.buffer.view(position..<(position + piece))
                 let at = chunk.offset + UInt64(position)
-                if isZero(part.bytes) {
+                if part.isAllZero {
                     if !targetReadsZero { try await target.writeZeroes(at: at, length: UInt64(piece)) }
                 } else if piece == clusterSize {
                     try await compressor.writeCompressed(from: part, at: at)
@@ -90,22 +90,11 @@ public enum ImageConverter {
             }
             return
         }
-        if isZero(chunk.buffer.bytes) {
+        if chunk.buffer.isAllZero {
             if !targetReadsZero { try await target.writeZeroes(at: chunk.offset, length: UInt64(chunk.buffer.count)) }
             return
         }
         try await target.write(from: chunk.buffer, at: chunk.offset)
-    }
-
-    /// Whether every byte is zero.
-    static func isZero(_ bytes: UnsafeMutableRawBufferPointer) -> Bool {
-        let words = bytes.count / 8
-        let wordPointer = bytes.baseAddress?.assumingMemoryBound(to: UInt64.self)
-        if let wordPointer {
-            for index in 0..<words where wordPointer[index] != 0 { return false }
-        }
-        for index in (words * 8)..<bytes.count where bytes[index] != 0 { return false }
-        return true
     }
 
     /// The first offset where `a` and `b` differ (a longer image's tail must read as zeroes),
