@@ -6,32 +6,15 @@
 # Prints one line per check and closes with "N passed, N failed"; exits non-zero on a failure
 # or when a peer tool is missing (loudly: CI installs them, so it never skips there).
 set -u
+integration_dir=$(dirname "$(realpath "$0")")
 emuimg=$(realpath "${1:?usage: $0 PATH-TO-emu-img}")
-for tool in qemu-img qemu-io; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "MISSING PEER: $tool (apt-get install qemu-utils); the block job interop tests cannot run" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+. "$integration_dir/lib/checks.sh"
+require_peer qemu-img qemu-utils "the block job interop tests"
+require_peer qemu-io qemu-utils "the block job interop tests"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: runs the command, counts and prints the outcome
-    local name=$1
-    shift
-    if "$@" > "$work/last.log" 2>&1; then
-        passed=$((passed + 1))
-        echo "ok   $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-        sed 's/^/     /' "$work/last.log" | head -20
-    fi
-}
 
 # A three-image chain made by qemu-img, each layer written by qemu-io, and its contents saved
 # flat (qemu-img convert) as the reference.
@@ -76,5 +59,4 @@ check "emu-img mirror -s top onto an image with the same backing: identical" \
 check "emu-img commit of an image without backing is refused" \
     sh -c "! '$emuimg' commit base.qcow2 2>err && grep -q 'no backing file' err"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish_checks

@@ -4,6 +4,7 @@
 # Prints one line per check and closes with "N passed, N failed"; exits non-zero on a failure
 # or when a peer tool is missing (loudly: CI installs them, so it never skips there).
 set -u
+integration_dir=$(dirname "$(realpath "$0")")
 emu9p=${1:?usage: $0 PATH-TO-emu-9p}
 for tool in diodls diodcat; do
     if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
@@ -35,15 +36,8 @@ for _ in $(seq 1 100); do
     sleep 0.05
 done
 
-passed=0 failed=0
-check() { # $1 description, then the command; the command's success is the check
-    local what=$1; shift
-    if "$@" > "$work/out" 2>&1; then
-        passed=$((passed + 1)); echo "ok   $what"
-    else
-        failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$work/out"
-    fi
-}
+check_log="$work/out"
+. "$integration_dir/lib/checks.sh"
 s="127.0.0.1:$port"
 check "diodls lists the root" bash -c "diodls -s $s -a any / | grep -qx hello.txt"
 check "diodls -l stats every entry" bash -c "diodls -s $s -a any -l / | grep -q 'big.bin'"
@@ -60,5 +54,4 @@ kill -INT "$server"
 for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.05; done
 check "SIGINT stops the server cleanly" bash -c "! kill -0 $server 2>/dev/null && grep -q stopped $work/server.log"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish_checks

@@ -13,6 +13,7 @@
 # one 9P mount; the guest's inode numbers (v9fs derives them from qid.path) must be pairwise
 # distinct. Mounting needs root: run as any other user, those checks FAIL (CI runs as root).
 set -u
+integration_dir=$(dirname "$(realpath "$0")")
 emu9p=${1:?usage: $0 PATH-TO-emu-9p}
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -249,15 +250,8 @@ elapsed=$(( $(date +%s) - start ))
 tr -d '\r' < "$log" > "$work/console.txt" 2>/dev/null
 echo "guest ran ${elapsed}s (qemu exit $qemu_rc; kernel $kver)"
 
-passed=0 failed=0
-check() { # $1 description, then the command; the command's success is the check
-    local what=$1; shift
-    if "$@" > "$work/out" 2>&1; then
-        passed=$((passed + 1)); echo "ok   $what"
-    else
-        failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$work/out"
-    fi
-}
+check_log="$work/out"
+. "$integration_dir/lib/checks.sh"
 guest() { # the value of the guest's last "GUEST-RESULT $1 value" line
     grep -a "^GUEST-RESULT $1 " "$work/console.txt" | tail -1 | cut -d' ' -f3-
 }
@@ -371,5 +365,4 @@ if [ "$failed" -ne 0 ]; then
     keep="${TMPDIR:-/tmp}/ninep-linux-guest-console.$$.log"
     cp "$work/console.txt" "$keep" && echo "full console log: $keep"
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish_checks

@@ -5,39 +5,15 @@
 # Prints one line per check and closes with "N passed, N failed"; exits non-zero on a failure
 # or when a peer tool is missing (loudly: CI installs them, so it never skips there).
 set -u
+integration_dir=$(dirname "$(realpath "$0")")
 emuimg=$(realpath "${1:?usage: $0 PATH-TO-emu-img}")
-for tool in qemu-img qemu-io; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "MISSING PEER: $tool (apt-get install qemu-utils); the qcow2 interop tests cannot run" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+. "$integration_dir/lib/checks.sh"
+require_peer qemu-img qemu-utils "the qcow2 interop tests"
+require_peer qemu-io qemu-utils "the qcow2 interop tests"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0
-failed=0
-check() {  # check NAME COMMAND...: runs the command, counts and prints the outcome
-    local name=$1
-    shift
-    if "$@" > "$work/last.log" 2>&1; then
-        passed=$((passed + 1))
-        echo "ok   $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-        sed 's/^/     /' "$work/last.log" | head -20
-    fi
-}
-expect_status() {  # expect_status STATUS COMMAND...: the command exits with STATUS
-    local want=$1
-    shift
-    "$@"
-    local got=$?
-    [ "$got" -eq "$want" ] || { echo "exit status $got, expected $want"; return 1; }
-}
 
 # Source data: compressible text, random bytes and holes, 24 MiB.
 head -c 24M /dev/zero > data.raw
@@ -124,5 +100,4 @@ check "emu-img check of a raw image fails (exit 63)" expect_status 63 "$emuimg" 
 head -c 100 ours-65536.qcow2 > short.qcow2
 check "emu-img check of a truncated image is an error (exit 1)" expect_status 1 "$emuimg" check short.qcow2
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish_checks
