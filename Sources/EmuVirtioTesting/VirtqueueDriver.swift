@@ -106,9 +106,11 @@ extension GuestMemory {
 
 extension VirtqueueDriver {
     /// For devices that complete asynchronously: collects completions until `count` arrived or
-    /// `timeout` passed (polling every 2 ms), and returns what arrived, in used order.
+    /// `timeout` passed (polling every 2 ms), and returns what arrived, in used order. The default
+    /// timeout is long (15 s) because it only matters when something is wrong: a loaded CI
+    /// machine must not turn a slow pass into a failure.
     /// - Throws: as ``takeCompletions()``, or `CancellationError` if the task is cancelled.
-    public func waitForCompletions(_ count: Int, timeout: Duration = .seconds(4)) async throws -> [DriverCompletion] {
+    public func waitForCompletions(_ count: Int, timeout: Duration = .seconds(15)) async throws -> [DriverCompletion] {
         let deadline = ContinuousClock.now + timeout
         var done: [DriverCompletion] = []
         while true {

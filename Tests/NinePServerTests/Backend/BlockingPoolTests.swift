@@ -22,19 +22,18 @@ struct BlockingPoolTests {
     }
 
     /// A task preferring the pool but started elsewhere (a request started on the loop's
-    /// thread) moves to the pool for `run`'s body and stays on that same thread afterwards:
-    /// one hand-off, not one for the body and another to resume the task.
-    @Test func aTaskStartedElsewhereMovesToThePoolOnceForRun() async throws {
+    /// thread) moves to the pool for `run`'s body and stays on the pool afterwards. (Which pool
+    /// thread it resumes on is the runtime's choice: usually the body's, not under load.)
+    @Test func aTaskStartedElsewhereMovesToThePoolForRun() async throws {
         let pool = BlockingPool(label: "test.pool")
         let result = await Task.immediate(executorPreference: pool.executor) { () -> (Bool, Bool, Bool) in
             let startedOnPool = pool.executor.isCurrent
-            let bodyThread = (try? await pool.run { pthread_self() }) ?? pthread_self()
-            let after = pthread_self()
-            return (startedOnPool, pool.executor.isCurrent, pthread_equal(bodyThread, after) != 0)
+            let bodyOnPool = (try? await pool.run { pool.executor.isCurrent }) ?? false
+            return (startedOnPool, bodyOnPool, pool.executor.isCurrent)
         }.value
         #expect(result.0 == false, "started on the caller's thread")
-        #expect(result.1, "continues on the pool")
-        #expect(result.2, "on the thread that ran the body")
+        #expect(result.1, "the body ran on the pool")
+        #expect(result.2, "continues on the pool")
     }
 
     /// Cancellation before the work starts still throws, inline or not.

@@ -81,12 +81,20 @@ struct LocalBackendBasicTests {
         let content = Array(text.utf8)
         for (count, onPool) in [(64 << 10, false), (128 << 10, false), (256 << 10, true)] {
             let executor = backend.pool.executor
-            let (data, wasOnPool) = await Task.immediate(executorPreference: executor) { () -> ([UInt8]?, Bool) in
-                let data = try? await backend.read(file, offset: 1000, count: UInt32(count), headroom: 11)
-                return (data, executor.isCurrent)
-            }.value
-            #expect(wasOnPool == onPool, "\(count) bytes")
-            #expect(data == Array(repeating: 0, count: 11) + Array(content[1000..<1000 + count]))
+            // The fast path is opportunistic (RWF_NOWAIT gives up when the kernel would block, as
+            // it may under load), so a small read must take it in at least one of a few tries;
+            // a large one must never take it. Every try must return the right bytes.
+            var placements: [Bool] = []
+            for _ in 0..<(onPool ? 1 : 5) {
+                let (data, wasOnPool) = await Task.immediate(executorPreference: executor) { () -> ([UInt8]?, Bool) in
+                    let data = try? await backend.read(file, offset: 1000, count: UInt32(count), headroom: 11)
+                    return (data, executor.isCurrent)
+                }.value
+                #expect(data == Array(repeating: 0, count: 11) + Array(content[1000..<1000 + count]))
+                placements.append(wasOnPool)
+                if wasOnPool == onPool { break }
+            }
+            #expect(placements.last == onPool, "\(count) bytes: on the pool in tries \(placements)")
         }
         let tail = try await backend.read(file, offset: UInt64(content.count - 10), count: 64 << 10, headroom: 2)
         #expect(tail == [0, 0] + Array(content.suffix(10)), "short at end of file")
@@ -101,10 +109,16 @@ struct LocalBackendBasicTests {
         let root = try await fixture.root()
         _ = try await backend.walk(from: root, names: ["present"]) // now in the dentry cache
         let executor = backend.pool.executor
-        let (qids, onPool) = await Task.immediate(executorPreference: executor) { () -> ([Qid]?, Bool) in
-            let nodes = try? await backend.walk(from: root, names: ["present"])
-            return (nodes?.map(\.qid), executor.isCurrent)
-        }.value
+        // RESOLVE_CACHED is opportunistic (the kernel may decline under load): one of a few
+        // tries must be answered on the calling thread.
+        var qids: [Qid]? = nil
+        var onPool = true
+        for _ in 0..<5 where onPool {
+            (qids, onPool) = await Task.immediate(executorPreference: executor) { () -> ([Qid]?, Bool) in
+                let nodes = try? await backend.walk(from: root, names: ["present"])
+                return (nodes?.map(\.qid), executor.isCurrent)
+            }.value
+        }
         #expect(onPool == false, "answered from the cache on the calling thread")
         let viaPool = try await backend.pool.run { [backend] in
             try backend.step(from: root, name: "present").map(\.qid)
