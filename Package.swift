@@ -209,7 +209,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmuLinuxUserTests",
-            dependencies: ["EmuLinuxUser", "EmuTCG"],
+            dependencies: ["EmuLinuxUser", "EmuTCG", "CEmuSystem"],
             swiftSettings: strictSwift6
         ),
         // Runs single ALU instructions on the host CPU, for differential flag tests.

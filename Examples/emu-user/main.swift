@@ -82,6 +82,7 @@ if let argv0 { guestArguments[0] = argv0 }
 do {
     let process = try LinuxProcess(path: programPath, arguments: guestArguments, environment: environment)
     process.emulatorPath = selfPath()
+    process.forwardHostSignals()
     if strace { process.emulatorOptions = ["--strace"] }
     if let decodeAt {
         var pc = decodeAt

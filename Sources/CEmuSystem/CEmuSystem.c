@@ -170,3 +170,78 @@ long emu_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long 
 int emu_o_direct(void) {
     return O_DIRECT;
 }
+
+/* Safe system calls (seed 001). The window between "no unblocked signal pending" and the SYSCALL
+ * instruction is [emu_safe_syscall_start, emu_safe_syscall_end); the signal handler below moves an
+ * interrupted RIP inside it to emu_safe_syscall_interrupted, so the call is never entered with a
+ * signal pending. */
+#include <signal.h>
+#include <ucontext.h>
+
+volatile uint64_t emu_host_pending_signals;
+volatile uint64_t emu_guest_blocked_signals;
+
+#if defined(__x86_64__)
+extern char emu_safe_syscall_start[], emu_safe_syscall_end[], emu_safe_syscall_interrupted[];
+__asm__(
+    ".text\n"
+    ".globl emu_safe_syscall\n"
+    ".type emu_safe_syscall, @function\n"
+    "emu_safe_syscall:\n"
+    "    mov %rdi, %rax\n"
+    "    mov %rsi, %rdi\n"
+    "    mov %rdx, %rsi\n"
+    "    mov %rcx, %rdx\n"
+    "    mov %r8, %r10\n"
+    "    mov %r9, %r8\n"
+    "    mov 8(%rsp), %r9\n"
+    ".globl emu_safe_syscall_start\n"
+    "emu_safe_syscall_start:\n"
+    "    mov emu_guest_blocked_signals(%rip), %rcx\n"
+    "    not %rcx\n"
+    "    and emu_host_pending_signals(%rip), %rcx\n"
+    "    jnz emu_safe_syscall_interrupted\n"
+    "    syscall\n"
+    ".globl emu_safe_syscall_end\n"
+    "emu_safe_syscall_end:\n"
+    "    ret\n"
+    ".globl emu_safe_syscall_interrupted\n"
+    "emu_safe_syscall_interrupted:\n"
+    "    mov $-512, %rax\n"
+    "    ret\n"
+    ".size emu_safe_syscall, .-emu_safe_syscall\n");
+
+static void emu_forwarding_handler(int sig, siginfo_t *info, void *context) {
+    (void)info;
+    __atomic_or_fetch(&emu_host_pending_signals, 1ull << (sig - 1), __ATOMIC_SEQ_CST);
+    ucontext_t *uc = context;
+    greg_t pc = uc->uc_mcontext.gregs[REG_RIP];
+    if (pc >= (greg_t)emu_safe_syscall_start && pc < (greg_t)emu_safe_syscall_end)
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)emu_safe_syscall_interrupted;
+}
+#else
+long emu_safe_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+    if (emu_host_pending_signals & ~emu_guest_blocked_signals) return -512;
+    return emu_raw_syscall(nr, a1, a2, a3, a4, a5, a6);
+}
+static void emu_forwarding_handler(int sig, siginfo_t *info, void *context) {
+    (void)info; (void)context;
+    __atomic_or_fetch(&emu_host_pending_signals, 1ull << (sig - 1), __ATOMIC_SEQ_CST);
+}
+#endif
+
+int emu_forward_host_signal(int signo) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = emu_forwarding_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigfillset(&sa.sa_mask);
+    return sigaction(signo, &sa, NULL);
+}
+
+uint64_t emu_take_host_signals(void) {
+    return __atomic_exchange_n(&emu_host_pending_signals, 0, __ATOMIC_SEQ_CST);
+}
+
+const volatile uint64_t *emu_host_pending_signals_address(void) { return &emu_host_pending_signals; }
+void emu_set_guest_blocked_signals(uint64_t mask) { __atomic_store_n(&emu_guest_blocked_signals, mask, __ATOMIC_SEQ_CST); }

@@ -30,7 +30,11 @@ public final class LinuxProcess {
     /// mmap places mappings top-down below this address.
     let mmapCeiling: UInt64
     var signalActions = [GuestSignalAction](repeating: GuestSignalAction(), count: GuestSignal.count + 1)
-    var signalMask: UInt64 = 0
+    var signalMask: UInt64 = 0 {
+        didSet { if forwardsHostSignals { emu_set_guest_blocked_signals(signalMask) } }
+    }
+    /// Whether host signals are forwarded to the guest (see `forwardHostSignals()`).
+    var forwardsHostSignals = false
     /// Signals sent to the guest and not yet delivered (bit n-1 for signal n).
     var pendingSignals: UInt64 = 0
     /// Set by rt_sigreturn: the restored registers are not the system call's result.
@@ -106,6 +110,26 @@ public final class LinuxProcess {
         return bytes
     }
 
+    /// Host signals forwarded to the guest: hang-up, interrupt, quit, the user signals, broken
+    /// pipe, alarm, termination, child status, window size.
+    public static let forwardedSignals: [Int32] = [1, 2, 3, 10, 12, 13, 14, 15, 17, 28]
+
+    /// Installs handlers that turn these host signals into guest signals: blocking guest system
+    /// calls go through `emu_safe_syscall`, translated code stops at the next block boundary,
+    /// and the guest's handler runs (with SA_RESTART honoured) or its default action is taken.
+    /// Affects the whole host process; call it only from a program that is the emulator.
+    public func forwardHostSignals() {
+        forwardsHostSignals = true
+        emu_set_guest_blocked_signals(signalMask)
+        for signal in Self.forwardedSignals { _ = emu_forward_host_signal(signal) }
+        executor.interruptWord = UnsafePointer(emu_host_pending_signals_address())
+    }
+
+    func takeHostSignals() {
+        guard forwardsHostSignals else { return }
+        pendingSignals |= emu_take_host_signals()
+    }
+
     /// Runs the guest until it exits or dies of a signal.
     public func run() -> GuestExit {
         while exitStatus == nil {
@@ -123,7 +147,8 @@ public final class LinuxProcess {
                 }
                 exitStatus = .signaled(signal)
             case .stopRequested:
-                continue
+                takeHostSignals()
+                deliverPendingSignals()
             }
         }
         return exitStatus ?? .exited(0)
@@ -150,16 +175,27 @@ public final class LinuxProcess {
         let s = cpu.slots
         let number = s[0]
         let args = SyscallArgs(values: (s[7], s[6], s[2], s[10], s[8], s[9]))
-        let result: Int64
+        var result: Int64
         let entry = number < UInt64(SyscallTable.byNumber.count) ? SyscallTable.byNumber[Int(number)] : nil
         if let entry {
             switch entry.implementation {
-            case .passThrough: result = SyscallTable.passThrough(entry, args, self)
+            case .passThrough: result = SyscallTable.passThrough(entry, args, self, safe: forwardsHostSignals && entry.canBlock)
             case .custom(let f): result = f(self, args)
             }
         } else {
             result = -LinuxErrno.ENOSYS
         }
+        takeHostSignals()
+        if let entry, entry.canBlock, result == -512 || result == -LinuxErrno.EINTR, restartsAfterSignal() {
+            // Interrupted before or inside the kernel: run the SYSCALL again after the handler
+            // (SA_RESTART), or at once when the signal has no handler to run.
+            trace?(StraceFormatter.line(entry: entry, number: number, args: args, result: -512, memory: memory) + " (restarted)")
+            s[StateSlot.rip] &-= 2
+            s[0] = number
+            deliverPendingSignals()
+            return
+        }
+        if result == -512 { result = -LinuxErrno.EINTR }
         if let trace {
             trace(StraceFormatter.line(entry: entry, number: number, args: args, result: result, memory: memory))
         }
@@ -172,6 +208,18 @@ public final class LinuxProcess {
             s[0] = UInt64(bitPattern: result)
         }
         deliverPendingSignals()
+    }
+
+    /// For an interrupted blocking call: whether it restarts (the signal to deliver has
+    /// SA_RESTART, is ignored, or there is none) rather than failing with EINTR.
+    func restartsAfterSignal() -> Bool {
+        let ready = pendingSignals & ~signalMask
+        guard ready != 0 else { return true }
+        let signal = Int(ready.trailingZeroBitCount + 1)
+        let action = signalActions[signal]
+        if action.handler > 1 { return action.flags & 0x1000_0000 != 0 } // SA_RESTART
+        if action.handler == 1 || ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { return true }
+        return false
     }
 
     /// Delivers unblocked pending signals (sent by the guest to itself) after a system call.

@@ -123,7 +123,7 @@ public enum SyscallTable {
     /// checked against the guest's page permissions and translated. A bad pointer gives EFAULT
     /// without calling the host; a path that names the emulator's own executable through
     /// /proc/self/exe is not special here (readlink is custom).
-    static func passThrough(_ entry: SyscallEntry, _ args: SyscallArgs, _ process: LinuxProcess) -> Int64 {
+    static func passThrough(_ entry: SyscallEntry, _ args: SyscallArgs, _ process: LinuxProcess, safe: Bool = false) -> Int64 {
         let memory = process.memory
         var host: [Int] = [0, 0, 0, 0, 0, 0]
         var written: [(UInt64, UInt64)] = []
@@ -157,7 +157,8 @@ public enum SyscallTable {
             }
         }
         let result = withPaths(paths, pathSlots, host) { h in
-            emu_raw_syscall(entry.number, h[0], h[1], h[2], h[3], h[4], h[5])
+            safe ? emu_safe_syscall(entry.number, h[0], h[1], h[2], h[3], h[4], h[5])
+                 : emu_raw_syscall(entry.number, h[0], h[1], h[2], h[3], h[4], h[5])
         }
         if result >= 0 { for (a, n) in written { memory.didWrite(a, length: n) } }
         return Int64(result)

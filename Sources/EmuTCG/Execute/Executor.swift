@@ -32,6 +32,9 @@ public final class Executor {
     let temps: UnsafeMutablePointer<UInt64>
     var tempCapacity: Int
     let stop = Atomic<Bool>(false)
+    /// A word that something else (a host signal handler) sets non-zero to make `run` return
+    /// `.stopRequested` at the next block boundary; read, never written, by the executor.
+    public var interruptWord: UnsafePointer<UInt64>?
     /// Called with each block's guest address before it runs (debugging; slows execution).
     public var blockTrace: ((UInt64) -> Void)?
     /// Blocks translated so far (statistics).
@@ -111,6 +114,10 @@ public final class Executor {
             }
             if stop.load(ordering: .relaxed) {
                 stop.store(false, ordering: .relaxed)
+                s[StateSlot.rip] = current.start
+                return .stopRequested
+            }
+            if let word = interruptWord, word.pointee != 0 {
                 s[StateSlot.rip] = current.start
                 return .stopRequested
             }
