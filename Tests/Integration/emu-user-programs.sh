@@ -81,8 +81,11 @@ seed_run() { # RUNNER-PREFIX... -- MODE OUTPUT
     shift 2
     "$@" "$work/seed001" "$mode" > "$out" 2>&1 &
     local pid=$! waited=0
-    until grep -q "read()ing" "$out" 2>/dev/null || [ $waited -ge 100 ]; do sleep 0.05; waited=$((waited + 1)); done
-    sleep 0.3 # let it enter read()
+    # Wait until it is blocked in read(2) (syscall 0 in /proc/PID/syscall), so that the signal
+    # interrupts the call rather than arriving before it.
+    until [ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = 0 ] && grep -q "read()ing" "$out" 2>/dev/null \
+          || [ $waited -ge 200 ]; do sleep 0.05; waited=$((waited + 1)); done
+    sleep 0.1
     kill -USR1 "$pid"
     local deadline=0
     while kill -0 "$pid" 2>/dev/null && [ $deadline -lt 100 ]; do sleep 0.05; deadline=$((deadline + 1)); done
