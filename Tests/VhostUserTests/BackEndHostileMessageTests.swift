@@ -42,7 +42,7 @@ struct BackEndHostileMessageTests {
         let (peer, back) = try socketPair()
         let backEnd = try VhostUserBackEnd(socket: back, handler: EchoHandler())
         defer { backEnd.stop() }
-        try peer.send(VhostUserMessage(.getInflightFD, payload: [UInt8](repeating: 0, count: 24)))
+        try peer.send(VhostUserMessage(.getStatus))
         #expect(throws: VhostUserError.disconnected) { _ = try peer.receive(timeout: .seconds(2)) }
     }
 

@@ -36,8 +36,10 @@ struct ReconnectTests {
         #expect(second.receivedRequests.filter { $0 == .setVringEnable }.count == 1)
     }
 
-    @Test func anOutstandingRequestMakesTheDeviceAskForAResetThenItRecovers() async throws {
-        let rig = try VhostRig(handler: EchoHandler(), reconnects: true)
+    /// Without in-flight tracking (a back end that does not offer it) an outstanding request
+    /// cannot be accounted for.
+    @Test func anOutstandingRequestWithoutTrackingMakesTheDeviceAskForAResetThenItRecovers() async throws {
+        let rig = try VhostRig(handler: EchoHandler(), options: .init(inflight: false), reconnects: true)
         try rig.initialize()
         // Made available but not kicked: the old back end never saw it; we cannot know that.
         _ = try rig.driver.queues[0].submit(DriverRequest(readable: [[9]], writableLengths: [1]))

@@ -19,8 +19,8 @@ struct VhostUserFrontEndTests {
         #expect(n.protocolFeaturesSupported)
         #expect(n.backEndFeatures & VhostUserProtocolFeatures.virtioBit != 0)
         #expect(VirtioFeatures(rawValue: n.backEndFeatures).contains([.version1, .eventIndex]))
-        #expect(n.offeredProtocolFeatures == [.multiQueue, .replyAck, .config, .configureMemSlots])
-        #expect(n.protocolFeatures == [.multiQueue, .replyAck, .config, .configureMemSlots])
+        #expect(n.offeredProtocolFeatures == [.multiQueue, .replyAck, .config, .configureMemSlots, .inflightSharedMemory])
+        #expect(n.protocolFeatures == [.multiQueue, .replyAck, .config, .configureMemSlots, .inflightSharedMemory])
         #expect(n.queueCount == 2)
         #expect(n.maxMemSlots == 8)
         #expect(backEnd.receivedRequests == [.setOwner, .getFeatures, .getProtocolFeatures, .setProtocolFeatures, .getQueueNum,
@@ -134,8 +134,9 @@ struct VhostUserFrontEndTests {
         try rig.initialize()
         let sent = rig.backEnd.receivedRequests
         let start = try #require(sent.firstIndex(of: .setFeatures))
-        #expect(Array(sent[start...]) == [.setFeatures, .setVringNum, .setVringBase, .setVringAddr, .setVringKick,
-                                          .setVringCall, .setVringEnable])
+        // The in-flight region is asked for and handed back before any ring is set up.
+        #expect(Array(sent[start...]) == [.setFeatures, .getInflightFD, .setInflightFD, .setVringNum, .setVringBase,
+                                          .setVringAddr, .setVringKick, .setVringCall, .setVringEnable])
         #expect(sent.contains(.setMemTable))
     }
 

@@ -76,6 +76,21 @@ public final class SplitVirtqueue: Virtqueue {
         return VirtqueueElement(id: head, chain: chain, ringSlots: 1)
     }
 
+    /// Takes the chain at descriptor `head` again without consuming an available entry: a
+    /// request an earlier device instance took from this ring and did not finish (a vhost-user
+    /// back end resubmitting what its in-flight region records). The resume index given to
+    /// ``init(_:memory:resumingAt:usedIndex:)`` must already count it. Push it like a popped one.
+    /// - Throws: ``VirtqueueError/headOutOfRange(index:size:)`` for a head past the ring (the
+    ///   queue goes on), a chain error as ``pop()`` (the queue fails).
+    public func resubmit(head: UInt16) throws(VirtqueueError) -> VirtqueueElement {
+        if let failure { throw failure }
+        guard head < size else { throw .headOutOfRange(index: head, size: size) }
+        let chain: ChainCollector
+        do { chain = try walk(from: head) } catch { try fail(error) }
+        inFlight += 1
+        return VirtqueueElement(id: head, chain: chain, ringSlots: 1)
+    }
+
     /// Follows a chain from `head` through the descriptor table and at most one indirect table.
     private func walk(from head: UInt16) throws(VirtqueueError) -> ChainCollector {
         var chain = ChainCollector()

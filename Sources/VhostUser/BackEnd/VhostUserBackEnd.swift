@@ -17,8 +17,15 @@ import Glibc
 /// before SET_VRING_ENABLE is handled makes visible (seed 002).
 ///
 /// Offered protocol features: `MQ`, `REPLY_ACK` (unless `replyAck: false`), `CONFIG`,
-/// `CONFIGURE_MEM_SLOTS` (8 slots); with `protocolFeatures: false`, none (no bit 30). Split rings
-/// resume at the SET_VRING_BASE index; packed rings are served fresh only. Every message is
+/// `CONFIGURE_MEM_SLOTS` (8 slots), `INFLIGHT_SHMFD` (unless `inflight: false`); with
+/// `protocolFeatures: false`, none (no bit 30). Split rings resume at the SET_VRING_BASE index;
+/// packed rings are served fresh only.
+///
+/// In-flight tracking: GET_INFLIGHT_FD makes a memfd region (``VhostUserInflightRegion``'s
+/// layout), SET_INFLIGHT_FD maps the one the front end kept. With a region, each chain taken from
+/// a split ring is marked there (with an increasing counter) until its used-ring write is done;
+/// when a ring starts, the heads the region still marks are resubmitted in the order they were
+/// taken, before new requests, and the ring resumes past them (used index + their count). Every message is
 /// checked; a malformed one is refused (with `NEED_REPLY`: a non-zero status) or closes the
 /// connection when the stream can no longer be trusted (an unknown code, or a request whose reply
 /// carries a value that cannot be given). GET_VRING_BASE waits for the request being handled.
@@ -32,10 +39,13 @@ public final class VhostUserBackEnd: Sendable {
         /// Offer virtio bit 30 (protocol features); without it rings run once their kick fd
         /// arrives, as with the oldest back ends.
         public var protocolFeatures = true
-        public init(replyAck: Bool = true, enableDelay: Duration = .zero, protocolFeatures: Bool = true) {
+        /// Offer `INFLIGHT_SHMFD` (in-flight tracking across a restart).
+        public var inflight = true
+        public init(replyAck: Bool = true, enableDelay: Duration = .zero, protocolFeatures: Bool = true, inflight: Bool = true) {
             self.replyAck = replyAck
             self.enableDelay = enableDelay
             self.protocolFeatures = protocolFeatures
+            self.inflight = inflight
         }
     }
 
@@ -49,6 +59,10 @@ public final class VhostUserBackEnd: Sendable {
         var kickHandler: FDHandler?
         var base: UInt16 = 0
         var popped: UInt16 = 0
+        /// Heads to resubmit from the in-flight region, in the order they were first taken.
+        var resubmit: [UInt16] = []
+        /// The next in-flight counter.
+        var counter: UInt64 = 1
     }
 
     private struct State {
@@ -58,6 +72,7 @@ public final class VhostUserBackEnd: Sendable {
         var memory: FlatGuestMemory?
         var rings: [Ring]
         var received: [VhostUserRequest] = []
+        var inflight: VhostUserInflightRegion?
     }
 
     private let socket: VhostUserSocket
@@ -69,6 +84,8 @@ public final class VhostUserBackEnd: Sendable {
     private let dropped = Atomic<Int>(0)
     private let processed = Atomic<Int>(0)
     private let ended = Atomic<Bool>(false)
+    private let crashed = Atomic<Bool>(false)
+    private let resubmitted = Atomic<Int>(0)
 
     /// Starts serving the front end connected on `socket`.
     /// - Throws: ``VhostUserError/system(_:)`` when a thread cannot be started.
@@ -103,11 +120,24 @@ public final class VhostUserBackEnd: Sendable {
     public var processedRequests: Int { processed.load(ordering: .acquiring) }
     /// Whether the front end went away (or ``stop()`` ran).
     public var hasEnded: Bool { ended.load(ordering: .acquiring) }
+    /// Requests taken again from the in-flight region after a restart.
+    public var resubmittedRequests: Int { resubmitted.load(ordering: .acquiring) }
+
+    /// Test-only: behaves as a back-end process that died: the connection closes and the
+    /// request being handled (if any) is never pushed, so it stays marked in the in-flight region.
+    @_spi(Testing) public func simulateCrash() {
+        crashed.store(true, ordering: .releasing)
+        end()
+    }
+
     /// The requests received so far, in order.
     public var receivedRequests: [VhostUserRequest] { state.withLock { $0.received } }
 
     private var offeredProtocolFeatures: VhostUserProtocolFeatures {
-        options.replyAck ? [.multiQueue, .replyAck, .config, .configureMemSlots] : [.multiQueue, .config, .configureMemSlots]
+        var offered: VhostUserProtocolFeatures = [.multiQueue, .config, .configureMemSlots]
+        if options.replyAck { offered.insert(.replyAck) }
+        if options.inflight { offered.insert(.inflightSharedMemory) }
+        return offered
     }
 
     // MARK: Control plane
@@ -123,11 +153,13 @@ public final class VhostUserBackEnd: Sendable {
         guard let request = message.knownRequest else { return end() }
         state.withLock { $0.received.append(request) }
         let result: Result<[UInt8]?, VhostUserError>
-        do throws(VhostUserError) { result = .success(try handle(request, message.payload, fds: &owned)) } catch { result = .failure(error) }
+        var replyFDs: [Int32] = []  // not owned: the fds of regions this back end keeps
+        do throws(VhostUserError) { result = .success(try handle(request, message.payload, fds: &owned, replyFDs: &replyFDs)) } catch { result = .failure(error) }
         do {
             switch result {
             case .success(let reply?):
-                try socket.send(VhostUserMessage(rawRequest: message.request, flags: [.version1, .reply], payload: reply))
+                try socket.send(VhostUserMessage(rawRequest: message.request, flags: [.version1, .reply], payload: reply),
+                                descriptors: replyFDs)
             case .success(nil), .failure:
                 if message.flags.contains(.needReply) && !request.hasReply {
                     let status: UInt64 = if case .failure = result { 1 } else { 0 }
@@ -157,7 +189,8 @@ public final class VhostUserBackEnd: Sendable {
         return Int(raw)
     }
 
-    private func handle(_ request: VhostUserRequest, _ payload: [UInt8], fds: inout [Int32]) throws(VhostUserError) -> [UInt8]? {
+    private func handle(_ request: VhostUserRequest, _ payload: [UInt8], fds: inout [Int32],
+                        replyFDs: inout [Int32]) throws(VhostUserError) -> [UInt8]? {
         switch request {
         case .getFeatures:
             return VhostUserU64.encode(handler.features.rawValue | (options.protocolFeatures ? VhostUserProtocolFeatures.virtioBit : 0))
@@ -236,6 +269,7 @@ public final class VhostUserBackEnd: Sendable {
             let i = try ringIndex(s.index)
             if options.enableDelay > .zero { sleepThread(options.enableDelay) }
             state.withLock { $0.rings[i].enabled = s.number != 0 }
+            if s.number != 0 { triggerResubmission(i) }
             return nil
         case .getVringBase:
             let s = try VhostUserVringState(decoding: payload)
@@ -265,8 +299,36 @@ public final class VhostUserBackEnd: Sendable {
         case .setConfig:
             _ = try VhostUserConfigPayload(decoding: payload)
             return nil
+        case .getInflightFD:
+            guard state.withLock({ $0.protocolFeatures.contains(.inflightSharedMemory) }) else {
+                throw .unsupported("INFLIGHT_SHMFD not negotiated")
+            }
+            let asked = try VhostUserInflightDescription(decoding: payload)
+            let region = try VhostUserInflightRegion(creatingFor: Int(asked.queueCount), queueSize: Int(asked.queueSize),
+                                                     limit: handler.queueCount)
+            try installInflight(region)
+            replyFDs = [region.block.fd]
+            return VhostUserInflightDescription(mmapSize: region.block.size, mmapOffset: 0,
+                                                queueCount: asked.queueCount, queueSize: asked.queueSize).encoded()
+        case .setInflightFD:
+            guard state.withLock({ $0.protocolFeatures.contains(.inflightSharedMemory) }) else {
+                throw .unsupported("INFLIGHT_SHMFD not negotiated")
+            }
+            let description = try VhostUserInflightDescription(decoding: payload)
+            guard fds.count == 1 else { throw .unexpectedDescriptors(fds.count) }
+            let fd = try Self.takeFD(&fds)
+            try installInflight(try VhostUserInflightRegion(mapping: fd, description, limit: handler.queueCount))
+            return nil
         default:
             throw .unsupported("\(request)")
+        }
+    }
+
+    /// Makes `region` the in-flight region; refused while a ring runs (it would lose track).
+    private func installInflight(_ region: VhostUserInflightRegion) throws(VhostUserError) {
+        try state.withLock { s throws(VhostUserError) in
+            guard s.rings.allSatisfy({ $0.queue == nil }) else { throw .unsupported("inflight region changed while a ring runs") }
+            s.inflight = region
         }
     }
 
@@ -332,12 +394,23 @@ public final class VhostUserBackEnd: Sendable {
             }
             return (memory, c)
         }
-        let base = state.withLock { $0.rings[i].base }
+        var base = state.withLock { $0.rings[i].base }
+        let inflight = state.withLock { $0.inflight }
+        var resubmit: [UInt16] = [], counter: UInt64 = 1
         let queue: any Virtqueue
         do {
             if configuration.format == .split {
                 // Resume where the front end says; the used index is the ring's own.
                 let used: UInt16 = try memory.load(at: configuration.deviceArea + 2)
+                if let inflight, inflight.covers(queue: i, ringSize: Int(configuration.size)) {
+                    // What the region marks was taken by an earlier back end: resubmit it, and
+                    // take new requests from past it (requests are taken in ring order).
+                    do { (resubmit, counter) = try inflight.recover(queue: i, ringSize: Int(configuration.size), ringUsedIndex: used) } catch {
+                        if kickFD >= 0 { close(kickFD) }
+                        throw error
+                    }
+                    base = used &+ UInt16(resubmit.count)
+                }
                 queue = try SplitVirtqueue(configuration, memory: memory, resumingAt: base, usedIndex: used)
             } else {
                 queue = try makeVirtqueue(configuration, memory: memory)
@@ -354,10 +427,22 @@ public final class VhostUserBackEnd: Sendable {
             s.rings[i].kickFD = kickFD
             s.rings[i].queue = handle
             s.rings[i].popped = base
+            s.rings[i].resubmit = resubmit
+            s.rings[i].counter = counter
             if !protocolNegotiated { s.rings[i].enabled = true }  // without bit 30 a ring runs once started
             if kickFD >= 0 {
                 s.rings[i].kickHandler = data.loop.addHandler(fd: kickFD) { [weak self] _ in self?.kicked(i, fd: kickFD) }
             }
+        }
+        triggerResubmission(i)
+    }
+
+    /// Wakes the data plane for a running, enabled ring with requests to resubmit (the guest
+    /// will not kick for requests it already made available).
+    private func triggerResubmission(_ i: Int) {
+        state.withLock { s in
+            let r = s.rings[i]
+            if !r.resubmit.isEmpty, r.enabled, r.queue != nil, r.kickFD >= 0 { _ = emu_eventfd_write(r.kickFD, 1) }
         }
     }
 
@@ -377,19 +462,42 @@ public final class VhostUserBackEnd: Sendable {
         let (queue, enabled, memory) = state.withLock { s in
             (s.rings[i].kickFD == fd ? s.rings[i].queue : nil, s.rings[i].enabled, s.memory)
         }
-        guard let queue, let memory else { return }
+        guard let queue, let memory, !crashed.load(ordering: .acquiring) else { return }
         guard enabled else {
             dropped.add(1, ordering: .releasing)  // the request stays unprocessed until another kick
             return
         }
+        let ringSize = Int(queue.withQueue { $0.configuration.size })
+        let tracked = state.withLock { s in s.inflight.flatMap { $0.covers(queue: i, ringSize: ringSize) ? $0 : nil } }
         queue.withQueue { q in
             var count = 0
             // Re-checked before every request: GET_VRING_BASE or a disable stops the ring between two.
-            while isServing(i, queue), let element = try? q.pop() {
+            while isServing(i, queue) {
+                // Requests an earlier back end took come first, in the order it took them.
+                let element: VirtqueueElement, isNew: Bool
+                if let head = state.withLock({ $0.rings[i].resubmit.isEmpty ? nil : $0.rings[i].resubmit.removeFirst() }) {
+                    guard let split = q as? SplitVirtqueue, let e = try? split.resubmit(head: head) else { break }
+                    element = e
+                    isNew = false
+                    resubmitted.add(1, ordering: .releasing)
+                } else {
+                    guard let e = try? q.pop() else { break }
+                    element = e
+                    isNew = true
+                    if let tracked {
+                        let counter = state.withLock { s in defer { s.rings[i].counter &+= 1 }; return s.rings[i].counter }
+                        tracked.begin(queue: i, head: e.id, counter: counter)
+                    }
+                }
                 let written = handler.handle(element, queue: i, memory: memory)
+                if crashed.load(ordering: .acquiring) { return }  // a dead back end pushes nothing
+                tracked?.pushing(queue: i, head: element.id)
                 do { try q.push(element, writtenLength: min(written, UInt32(clamping: element.writableLength))) } catch { break }
+                if let tracked, let used: UInt16 = try? memory.load(at: q.configuration.deviceArea + 2) {
+                    tracked.finished(queue: i, head: element.id, usedIndex: used)
+                }
                 count += 1
-                state.withLock { $0.rings[i].popped &+= 1 }
+                if isNew { state.withLock { $0.rings[i].popped &+= 1 } }
             }
             processed.add(count, ordering: .releasing)
             if count > 0, q.shouldInterrupt() {

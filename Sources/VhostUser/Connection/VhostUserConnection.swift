@@ -57,7 +57,7 @@ public final class VhostUserConnection: Sendable {
         let ack = try exchange(request, payload: payload, descriptors: descriptors,
                                flags: needReply ? .needReply : [], reply: needReply ? .exactly(8) : nil)
         guard let ack else { return }
-        let status = try VhostUserU64.decode(ack)
+        let status = try VhostUserU64.decode(ack.payload)
         guard status == 0 else { throw .backEndRefused(request, status: status) }
     }
 
@@ -65,24 +65,37 @@ public final class VhostUserConnection: Sendable {
     /// - Throws: ``VhostUserError``; see the type's rules.
     public func call(_ request: VhostUserRequest, payload: [UInt8] = [], descriptors: [Int32] = [],
                      reply: ReplySize) throws(VhostUserError) -> [UInt8] {
-        try exchange(request, payload: payload, descriptors: descriptors, flags: [], reply: reply) ?? []
+        try exchange(request, payload: payload, descriptors: descriptors, flags: [], reply: reply)?.payload ?? []
+    }
+
+    /// Sends a request whose reply carries a value and exactly one file descriptor
+    /// (GET_INFLIGHT_FD); returns the payload and the descriptor, which the caller owns.
+    /// - Throws: ``VhostUserError``; see the type's rules. A reply without exactly one
+    ///   descriptor is ``VhostUserError/unexpectedDescriptors(_:)`` (and breaks the connection).
+    public func callReceivingDescriptor(_ request: VhostUserRequest, payload: [UInt8] = [],
+                                        reply: ReplySize) throws(VhostUserError) -> (payload: [UInt8], descriptor: Int32) {
+        guard let got = try exchange(request, payload: payload, descriptors: [], flags: [], reply: reply, replyDescriptors: 1),
+              let fd = got.descriptors.first else { throw .unexpectedDescriptors(0) }
+        return (got.payload, fd)
     }
 
     private func exchange(_ request: VhostUserRequest, payload: [UInt8], descriptors: [Int32],
-                          flags: VhostUserMessage.Flags, reply: ReplySize?) throws(VhostUserError) -> [UInt8]? {
-        try exchangeLock.withLock { _ throws(VhostUserError) -> [UInt8]? in
+                          flags: VhostUserMessage.Flags, reply: ReplySize?,
+                          replyDescriptors: Int = 0) throws(VhostUserError) -> (payload: [UInt8], descriptors: [Int32])? {
+        try exchangeLock.withLock { _ throws(VhostUserError) -> (payload: [UInt8], descriptors: [Int32])? in
             if let broken = failure.withLock({ $0 }) { throw .broken(broken.description) }
             do throws(VhostUserError) {
                 try socket.send(VhostUserMessage(request, flags: flags, payload: payload), descriptors: descriptors)
                 guard let reply else { return nil }
                 let (message, fds) = try socket.receive(timeout: timeout, waitingFor: request)
-                fds.forEach { _ = close($0) }
+                var kept = false
+                defer { if !kept { fds.forEach { _ = close($0) } } }
                 guard message.request == request.rawValue else { throw VhostUserError.unexpectedReply(expected: request, got: message.request) }
                 guard message.flags.rawValue & ~(VhostUserMessage.Flags.reply.rawValue | VhostUserMessage.Flags.versionMask) == 0,
                       message.flags.rawValue & VhostUserMessage.Flags.versionMask == 1,
                       message.flags.contains(.reply)
                 else { throw VhostUserError.badReplyFlags(request, flags: message.flags.rawValue) }
-                guard fds.isEmpty else { throw VhostUserError.unexpectedDescriptors(fds.count) }
+                guard fds.count == replyDescriptors else { throw VhostUserError.unexpectedDescriptors(fds.count) }
                 let expected: Int
                 switch reply {
                 case .exactly(let n): expected = n
@@ -91,7 +104,8 @@ public final class VhostUserConnection: Sendable {
                 guard message.payload.count == expected else {
                     throw VhostUserError.badReplySize(request, expected: expected, got: UInt32(message.payload.count))
                 }
-                return message.payload
+                kept = true
+                return (message.payload, fds)
             } catch {
                 markBroken(error)
                 throw error

@@ -23,10 +23,13 @@ import Synchronization
 /// - Reconnect (with a ``Reconnector``): after a hang-up the device connects again, negotiates
 ///   from scratch (the back end must offer at least the features the guest was offered), sends
 ///   the memory table and, if the guest was running, restores every split ring at its used
-///   index, provided no request was outstanding (available index = used index): without
-///   in-flight tracking a request the old back end took could otherwise be lost or answered
-///   twice, so then the device reports itself broken instead. A broken device also tries to
-///   reconnect when the driver resets it.
+///   index. With in-flight tracking (the back end offers `INFLIGHT_SHMFD`) the device asks
+///   for the back end's in-flight region at start (GET_INFLIGHT_FD), keeps it until reset and
+///   gives it back (SET_INFLIGHT_FD) before every ring set-up, so a new back end resubmits the
+///   requests its predecessor took and did not finish. Without tracking, rings are restored
+///   only if no request was outstanding (available index = used index): a request the old back
+///   end took could otherwise be lost or answered twice, so then the device reports itself
+///   broken instead. A broken device also tries to reconnect when the driver resets it.
 public final class VhostUserDevice: VirtioDeviceModel {
     public let deviceType: VirtioDeviceType
     public let offeredFeatures: VirtioFeatures
@@ -43,6 +46,7 @@ public final class VhostUserDevice: VirtioDeviceModel {
     private let control = Mutex(())
     private let barrier = Atomic<Bool>(true)
     private let reconnects = Atomic<Int>(0)
+    private let tracking = Atomic<Bool>(true)
 
     /// How to reach the back end again after it went away.
     public struct Reconnector: Sendable {
@@ -73,6 +77,8 @@ public final class VhostUserDevice: VirtioDeviceModel {
         var rings: [(index: Int, configuration: VirtqueueConfiguration)] = []
         var callHandlers: [FDHandler] = []
         var broken: String?
+        /// The back end's in-flight region, kept from the device's start until its reset.
+        var inflight: VhostUserInflightShare?
     }
 
     /// The device-type feature bits (0–23) plus the ring features a transport handles.
@@ -179,6 +185,18 @@ public final class VhostUserDevice: VirtioDeviceModel {
         set { barrier.store(newValue, ordering: .relaxed) }
     }
 
+    /// Test-only: whether in-flight tracking (`INFLIGHT_SHMFD`) is used when the back end offers
+    /// it. Turning it off makes a reconnect with requests outstanding ask for a reset again;
+    /// only tests that show what tracking buys do that.
+    @_spi(Testing) public var inflightTracking: Bool {
+        get { tracking.load(ordering: .relaxed) }
+        set { tracking.store(newValue, ordering: .relaxed) }
+    }
+
+    /// The back end's in-flight region the device holds (from start until reset), or `nil`
+    /// when the back end does not offer in-flight tracking or no driver started the device.
+    public var inflightShare: VhostUserInflightShare? { state.withLock { $0.inflight } }
+
     public func readConfig(offset: Int, size: Int) -> UInt32 {
         state.withLock { s in
             var v: UInt32 = 0
@@ -217,18 +235,32 @@ public final class VhostUserDevice: VirtioDeviceModel {
             }
             let frontEnd = self.frontEnd
             do {
-                try startRings(rings, features: context.features, frontEnd: frontEnd, bases: rings.map { $0.configuration.format == .packed ? 0x8000 : 0 })
+                try startRings(rings, features: context.features, frontEnd: frontEnd,
+                               bases: rings.map { $0.configuration.format == .packed ? 0x8000 : 0 }, restoring: false)
             } catch {
                 fail("starting: \(error)")
             }
         }
     }
 
-    /// Sends the features and every ring's set-up, watches the call fds, then enables the rings
-    /// with the seed-002 barrier. Caller holds `control`.
+    /// Sends the features, the in-flight region (when tracked: a new one at a fresh start, the
+    /// kept one when `restoring`), every ring's set-up, watches the call fds, then enables the
+    /// rings with the seed-002 barrier. Caller holds `control`.
     private func startRings(_ rings: [(index: Int, configuration: VirtqueueConfiguration)], features: VirtioFeatures,
-                            frontEnd: VhostUserFrontEnd, bases: [UInt32]) throws(VhostUserError) {
+                            frontEnd: VhostUserFrontEnd, bases: [UInt32], restoring: Bool) throws(VhostUserError) {
         try frontEnd.setFeatures(features.rawValue)
+        if inflightTracking, frontEnd.negotiation?.protocolFeatures.contains(.inflightSharedMemory) ?? false {
+            var share = restoring ? state.withLock { $0.inflight } : nil
+            if share == nil {
+                let (description, fd) = try frontEnd.getInflightFD(queueCount: UInt16(kicks.count), queueSize: queueMaxSizes.first ?? 256)
+                let made = VhostUserInflightShare(description: description, fd: fd)
+                state.withLock { $0.inflight = made }
+                share = made
+            }
+            if let share { try frontEnd.setInflightFD(share.description, fd: share.fd) }
+        } else {
+            state.withLock { $0.inflight = nil }
+        }
         for (n, ring) in rings.enumerated() { try setUpRing(ring.index, ring.configuration, base: bases[n], frontEnd: frontEnd) }
         // The back end may signal a call fd as soon as it has it (qemu-storage-daemon does):
         // nothing is used yet, so drop those before watching.
@@ -284,7 +316,7 @@ public final class VhostUserDevice: VirtioDeviceModel {
     public func reset() {
         control.withLock { _ in
             let (rings, handlers, broken, frontEnd, negotiation) = state.withLock { s in
-                defer { s.rings = []; s.callHandlers = []; s.host = nil; s.memory = nil }
+                defer { s.rings = []; s.callHandlers = []; s.host = nil; s.memory = nil; s.inflight = nil }
                 return (s.rings, s.callHandlers, s.broken, s.frontEnd, s.negotiation)
             }
             handlers.forEach { $0.remove() }
@@ -374,24 +406,28 @@ public final class VhostUserDevice: VirtioDeviceModel {
         }
         guard let (connection, frontEnd, negotiation, config) = attached else { return "reconnecting failed: \(lastError)" }
         do {
-            let (rings, features, memory) = state.withLock { s in
+            let (rings, features, memory, kept) = state.withLock { s in
                 s.frontEnd = frontEnd
                 s.negotiation = negotiation
                 s.config = config
-                return (s.rings, s.features, s.memory)
+                return (s.rings, s.features, s.memory, s.inflight)
             }
             if restoreRings, !rings.isEmpty, let memory {
+                // With the old back end's in-flight region and a new back end that tracks too,
+                // the new one resubmits what the region says was taken and not finished; it
+                // resumes the available ring past those itself.
+                let resubmits = inflightTracking && kept != nil && negotiation.protocolFeatures.contains(.inflightSharedMemory)
                 var bases: [UInt32] = []
                 for ring in rings {
                     guard ring.configuration.format == .split else { return "a packed ring cannot be restored" }
                     let avail: UInt16 = try memory.load(at: ring.configuration.driverArea + 2)
                     let used: UInt16 = try memory.load(at: ring.configuration.deviceArea + 2)
-                    guard avail == used else {
+                    guard avail == used || resubmits else {
                         return "ring \(ring.index) had \(avail &- used) requests outstanding when the back end went away"
                     }
                     bases.append(UInt32(used))
                 }
-                try startRings(rings, features: features, frontEnd: frontEnd, bases: bases)
+                try startRings(rings, features: features, frontEnd: frontEnd, bases: bases, restoring: true)
             } else {
                 state.withLock { $0.rings = [] }
             }

@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The front end's side of the vhost-user control protocol over one ``VhostUserConnection``:
 /// negotiation, the memory table, ring set-up, start and stop, and configuration space.
@@ -11,7 +14,8 @@ public final class VhostUserFrontEnd: Sendable {
     private let agreed = Mutex<Negotiation?>(nil)
 
     /// The protocol features this front end can use.
-    public static let supportedProtocolFeatures: VhostUserProtocolFeatures = [.multiQueue, .replyAck, .config, .configureMemSlots]
+    public static let supportedProtocolFeatures: VhostUserProtocolFeatures = [.multiQueue, .replyAck, .config, .configureMemSlots,
+                                                                              .inflightSharedMemory]
 
     /// What negotiation established.
     public struct Negotiation: Sendable, Hashable {
@@ -172,6 +176,39 @@ public final class VhostUserFrontEnd: Sendable {
             try connection.send(.setVringEnable, payload: payload, needReply: false)
             _ = try getFeatures()
         }
+    }
+
+    /// GET_INFLIGHT_FD: asks the back end for a region to track in-flight requests of
+    /// `queueCount` rings of up to `queueSize` descriptors. Returns the back end's description
+    /// (its size and offset) and the region's fd, which the caller owns.
+    /// - Throws: ``VhostUserError/unsupported(_:)`` without `INFLIGHT_SHMFD`;
+    ///   ``VhostUserError/malformedPayload(_:)`` when the reply describes other queues, an empty
+    ///   region, or a range that overflows; what the exchange throws.
+    public func getInflightFD(queueCount: UInt16, queueSize: UInt16) throws(VhostUserError) -> (VhostUserInflightDescription, Int32) {
+        guard negotiation?.protocolFeatures.contains(.inflightSharedMemory) ?? false else {
+            throw .unsupported("no INFLIGHT_SHMFD protocol feature")
+        }
+        let asked = VhostUserInflightDescription(queueCount: queueCount, queueSize: queueSize)
+        let (payload, fd) = try connection.callReceivingDescriptor(.getInflightFD, payload: asked.encoded(),
+                                                                   reply: .exactly(VhostUserInflightDescription.size))
+        let reply: VhostUserInflightDescription
+        do { reply = try VhostUserInflightDescription(decoding: payload) } catch { close(fd); throw error }
+        guard reply.queueCount == queueCount, reply.queueSize == queueSize, reply.mmapSize > 0,
+              reply.mmapOffset <= UInt64(Int64.max) - reply.mmapSize else {
+            close(fd)
+            throw .malformedPayload("GET_INFLIGHT_FD reply \(reply) for \(queueCount) queues of \(queueSize)")
+        }
+        return (reply, fd)
+    }
+
+    /// SET_INFLIGHT_FD: gives the back end the region it described (with its fd) before the
+    /// rings start, so it can record requests there, or resubmit those it finds in flight.
+    /// - Throws: ``VhostUserError/unsupported(_:)`` without `INFLIGHT_SHMFD`, or what the exchange throws.
+    public func setInflightFD(_ description: VhostUserInflightDescription, fd: Int32) throws(VhostUserError) {
+        guard negotiation?.protocolFeatures.contains(.inflightSharedMemory) ?? false else {
+            throw .unsupported("no INFLIGHT_SHMFD protocol feature")
+        }
+        try connection.send(.setInflightFD, payload: description.encoded(), descriptors: [fd], needReply: acknowledges)
     }
 
     /// GET_CONFIG: `size` bytes (at most 256) of the device's configuration space from `offset`.

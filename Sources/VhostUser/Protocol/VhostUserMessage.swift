@@ -77,6 +77,7 @@ public struct VhostUserMessage: Sendable, Hashable {
 enum VhostUserWire {
     struct Writer {
         var bytes: [UInt8] = []
+        mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
         mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
         mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     }
@@ -86,6 +87,12 @@ enum VhostUserWire {
         var offset = 0
         init(_ bytes: [UInt8]) { self.bytes = bytes }
         var remaining: Int { bytes.count - offset }
+
+        mutating func u16() throws(VhostUserError) -> UInt16 {
+            guard remaining >= 2 else { throw .malformedPayload("\(bytes.count) bytes, field at \(offset) needs 2") }
+            defer { offset += 2 }
+            return UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+        }
 
         mutating func u32() throws(VhostUserError) -> UInt32 {
             guard remaining >= 4 else { throw .malformedPayload("\(bytes.count) bytes, field at \(offset) needs 4") }
