@@ -6,7 +6,8 @@ import Glibc
 /// The front end's end of a vhost-user socket: one request at a time, every reply checked.
 ///
 /// A reply must name the request sent, carry version 1 with the reply bit (and nothing else),
-/// have exactly the payload size its request's reply has, and come within ``timeout``; anything
+/// have exactly the payload size its request's reply has, carry no file descriptors (exactly one
+/// with ``callReceivingDescriptor(_:payload:reply:)``), and come within ``timeout``; anything
 /// else is an error that also marks the connection **broken** (the stream can no longer be
 /// trusted to be in step), so every later exchange fails at once with ``VhostUserError/broken(_:)``
 /// instead of waiting. A non-zero REPLY_ACK status is reported as

@@ -182,8 +182,8 @@ public final class VhostUserFrontEnd: Sendable {
     /// `queueCount` rings of up to `queueSize` descriptors. Returns the back end's description
     /// (its size and offset) and the region's fd, which the caller owns.
     /// - Throws: ``VhostUserError/unsupported(_:)`` without `INFLIGHT_SHMFD`;
-    ///   ``VhostUserError/malformedPayload(_:)`` when the reply describes other queues, an empty
-    ///   region, or a range that overflows; what the exchange throws.
+    ///   ``VhostUserError/malformedPayload(_:)`` when the reply describes an empty region or a
+    ///   range that overflows; what the exchange throws.
     public func getInflightFD(queueCount: UInt16, queueSize: UInt16) throws(VhostUserError) -> (VhostUserInflightDescription, Int32) {
         guard negotiation?.protocolFeatures.contains(.inflightSharedMemory) ?? false else {
             throw .unsupported("no INFLIGHT_SHMFD protocol feature")
@@ -193,12 +193,14 @@ public final class VhostUserFrontEnd: Sendable {
                                                                    reply: .exactly(VhostUserInflightDescription.size))
         let reply: VhostUserInflightDescription
         do { reply = try VhostUserInflightDescription(decoding: payload) } catch { close(fd); throw error }
-        guard reply.queueCount == queueCount, reply.queueSize == queueSize, reply.mmapSize > 0,
-              reply.mmapOffset <= UInt64(Int64.max) - reply.mmapSize else {
+        guard reply.mmapSize > 0, reply.mmapOffset <= UInt64(Int64.max) - reply.mmapSize else {
             close(fd)
-            throw .malformedPayload("GET_INFLIGHT_FD reply \(reply) for \(queueCount) queues of \(queueSize)")
+            throw .malformedPayload("GET_INFLIGHT_FD reply of \(reply.mmapSize) bytes at \(reply.mmapOffset)")
         }
-        return (reply, fd)
+        // Only the size and offset are the back end's answer; the counts stay the ones asked
+        // (back ends echo them, but the specification does not promise it).
+        return (VhostUserInflightDescription(mmapSize: reply.mmapSize, mmapOffset: reply.mmapOffset,
+                                             queueCount: queueCount, queueSize: queueSize), fd)
     }
 
     /// SET_INFLIGHT_FD: gives the back end the region it described (with its fd) before the
