@@ -90,7 +90,7 @@ struct VhostUserCodecRandomTests {
         var accepted = [String: Int]()
         for round in 0..<20_000 {
             // Lengths cluster around the real sizes so that acceptance is actually exercised.
-            let sizes = [0, 4, 8, 12, 40, 8 + 32 * Int(rng.next() % 9), 12 + Int(rng.next() % 260), Int(rng.next() % 400)]
+            let sizes = [0, 4, 8, 12, 24, 40, 8 + 32 * Int(rng.next() % 9), 12 + Int(rng.next() % 260), Int(rng.next() % 400)]
             let n = sizes[Int(rng.next() % UInt64(sizes.count))]
             var bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             if n >= 4, round % 2 == 0 { bytes[0] = UInt8(rng.next() % 10); bytes[1] = 0; bytes[2] = 0; bytes[3] = 0 }  // plausible counts
@@ -113,6 +113,11 @@ struct VhostUserCodecRandomTests {
             if let v = try? VhostUserSingleRegion.decode(bytes) {
                 #expect(try VhostUserSingleRegion.decode(VhostUserSingleRegion.encode(v)) == v); accepted["region", default: 0] += 1
             }
+            if let v = try? VhostUserInflightDescription(decoding: bytes) {
+                // The 4 padding bytes are ignored on input and zero on output.
+                #expect(Array(v.encoded()[0..<20]) == Array(bytes[0..<20]))
+                #expect(try VhostUserInflightDescription(decoding: v.encoded()) == v); accepted["inflight", default: 0] += 1
+            }
             if let v = try? VhostUserU64.decode(bytes) {
                 #expect(VhostUserU64.encode(v) == bytes); accepted["u64", default: 0] += 1
                 if let w = try? VhostUserVringFileWord(rawValue: v) { #expect(w.rawValue == v) }
@@ -122,7 +127,7 @@ struct VhostUserCodecRandomTests {
             }
         }
         // Every decoder accepted something, so the round trips above were really checked.
-        for kind in ["state", "addr", "table", "config", "region", "u64", "header"] {
+        for kind in ["state", "addr", "table", "config", "region", "inflight", "u64", "header"] {
             #expect(accepted[kind, default: 0] > 0, "\(kind) never accepted random input")
         }
     }

@@ -467,8 +467,9 @@ public final class VhostUserBackEnd: Sendable {
             dropped.add(1, ordering: .releasing)  // the request stays unprocessed until another kick
             return
         }
-        let ringSize = Int(queue.withQueue { $0.configuration.size })
-        let tracked = state.withLock { s in s.inflight.flatMap { $0.covers(queue: i, ringSize: ringSize) ? $0 : nil } }
+        // Only split rings are tracked (the region's layout is the split one).
+        let (ringSize, split) = queue.withQueue { ($0.configuration.size, $0.configuration.format == .split) }
+        let tracked = split ? state.withLock { s in s.inflight.flatMap { $0.covers(queue: i, ringSize: Int(ringSize)) ? $0 : nil } } : nil
         queue.withQueue { q in
             var count = 0
             // Re-checked before every request: GET_VRING_BASE or a disable stops the ring between two.
