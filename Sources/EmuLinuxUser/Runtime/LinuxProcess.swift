@@ -125,6 +125,12 @@ public final class LinuxProcess {
         executor.interruptWord = UnsafePointer(emu_host_pending_signals_address())
     }
 
+    /// A host system call that may block: through the safe-syscall stub when host signals are
+    /// forwarded (so a signal cannot be lost between the check and the kernel entry).
+    func blockingSyscall(_ nr: Int, _ a1: Int, _ a2: Int, _ a3: Int, _ a4: Int, _ a5: Int, _ a6: Int) -> Int {
+        forwardsHostSignals ? emu_safe_syscall(nr, a1, a2, a3, a4, a5, a6) : emu_raw_syscall(nr, a1, a2, a3, a4, a5, a6)
+    }
+
     func takeHostSignals() {
         guard forwardsHostSignals else { return }
         pendingSignals |= emu_take_host_signals()
@@ -186,7 +192,8 @@ public final class LinuxProcess {
             result = -LinuxErrno.ENOSYS
         }
         takeHostSignals()
-        if let entry, entry.canBlock, result == -512 || result == -LinuxErrno.EINTR, restartsAfterSignal() {
+        if let entry, entry.canBlock, result == -512 || result == -LinuxErrno.EINTR,
+           restartsAfterSignal(handlerPreventsRestart: Self.notRestartedAfterHandlers.contains(entry.number)) {
             // Interrupted before or inside the kernel: run the SYSCALL again after the handler
             // (SA_RESTART), or at once when the signal has no handler to run.
             trace?(StraceFormatter.line(entry: entry, number: number, args: args, result: -512, memory: memory) + " (restarted)")
@@ -212,12 +219,16 @@ public final class LinuxProcess {
 
     /// For an interrupted blocking call: whether it restarts (the signal to deliver has
     /// SA_RESTART, is ignored, or there is none) rather than failing with EINTR.
-    func restartsAfterSignal() -> Bool {
+    /// Calls Linux does not restart after a handler ran, even with SA_RESTART (ERESTARTNOHAND:
+    /// poll, select, pselect6, ppoll, nanosleep, clock_nanosleep, epoll_wait).
+    static let notRestartedAfterHandlers: Set<Int> = [7, 23, 270, 271, 35, 230, 232, 281]
+
+    func restartsAfterSignal(handlerPreventsRestart: Bool = false) -> Bool {
         let ready = pendingSignals & ~signalMask
         guard ready != 0 else { return true }
         let signal = Int(ready.trailingZeroBitCount + 1)
         let action = signalActions[signal]
-        if action.handler > 1 { return action.flags & 0x1000_0000 != 0 } // SA_RESTART
+        if action.handler > 1 { return !handlerPreventsRestart && action.flags & 0x1000_0000 != 0 } // SA_RESTART
         if action.handler == 1 || ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { return true }
         return false
     }

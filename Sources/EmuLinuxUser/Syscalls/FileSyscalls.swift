@@ -29,7 +29,7 @@ enum FileSyscalls {
         guard a[2] <= 1024 else { return -LinuxErrno.EINVAL }
         guard let vecs = iovecs(p, a[1], a[2], write: write) else { return -LinuxErrno.EFAULT }
         let r = vecs.withUnsafeBufferPointer {
-            emu_raw_syscall(number, Int(truncatingIfNeeded: a[0]), Int(bitPattern: $0.baseAddress), vecs.count, 0, 0, 0)
+            p.blockingSyscall(number, Int(truncatingIfNeeded: a[0]), Int(bitPattern: $0.baseAddress), vecs.count, 0, 0, 0)
         }
         if write && r > 0 {
             // Mark what the kernel filled (the vectors in order).
@@ -54,7 +54,7 @@ enum FileSyscalls {
             guard let q = p.memory.hostPointer(a[0], length: length, access: .write) else { return -LinuxErrno.EFAULT }
             ptr = q
         }
-        let r = emu_raw_syscall(7, Int(bitPattern: ptr), Int(a[1]), Int(truncatingIfNeeded: a[2]), 0, 0, 0)
+        let r = p.blockingSyscall(7, Int(bitPattern: ptr), Int(a[1]), Int(truncatingIfNeeded: a[2]), 0, 0, 0)
         if r >= 0 && length > 0 { p.memory.didWrite(a[0], length: length) }
         return Int64(r)
     }

@@ -99,7 +99,7 @@ enum ProcessSyscalls {
         default:
             return -LinuxErrno.ENOSYS
         }
-        return Int64(emu_raw_syscall(202, Int(bitPattern: word), Int(truncatingIfNeeded: a[1]), Int(truncatingIfNeeded: a[2]),
+        return Int64(p.blockingSyscall(202, Int(bitPattern: word), Int(truncatingIfNeeded: a[1]), Int(truncatingIfNeeded: a[2]),
                                      arg3, arg4, Int(truncatingIfNeeded: a[5])))
     }
 }
