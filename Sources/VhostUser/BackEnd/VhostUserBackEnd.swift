@@ -128,6 +128,14 @@ public final class VhostUserBackEnd: Sendable {
     @_spi(Testing) public func simulateCrash() {
         crashed.store(true, ordering: .releasing)
         end()
+        // A dead process reads no more kicks: the kick eventfds are shared with its successor,
+        // which must see every one.
+        state.withLock { s in
+            for i in s.rings.indices {
+                s.rings[i].kickHandler?.remove()
+                s.rings[i].kickHandler = nil
+            }
+        }
     }
 
     /// The requests received so far, in order.
@@ -457,6 +465,7 @@ public final class VhostUserBackEnd: Sendable {
     // MARK: Data plane
 
     private func kicked(_ i: Int, fd: Int32) {
+        guard !crashed.load(ordering: .acquiring) else { return }
         var value: UInt64 = 0
         guard emu_eventfd_read(fd, &value) == 0, value > 0 else { return }
         let (queue, enabled, memory) = state.withLock { s in
