@@ -14,4 +14,11 @@ enum emu_native_op {
 /// = flags_in beforehand; returns the result (zero-extended) and the RFLAGS after it.
 /// Returns 0 and leaves *flags_out untouched for an unknown op or size.
 uint64_t emu_native_alu(int op, int size, uint64_t a, uint64_t b, uint64_t flags_in, uint64_t *flags_out);
+
+/// Runs `code` (register-only instructions ending in RET, never touching RSP) on the host CPU
+/// with RAX…R15 (RSP excepted) loaded from regs[0…15] (x86 register order) and DF clear;
+/// stores the registers back into regs and RFLAGS into *flags. `code` must be executable.
+void emu_native_exec(const void *code, uint64_t regs[16], uint64_t *flags);
+/// An executable page of 4 KiB (RWX), or NULL.
+void *emu_native_code_page(void);
 #endif
