@@ -363,7 +363,6 @@ private struct Cursor {
         let op = try byte()
         let size = operandSize
         let p66 = prefixes.operandSizeOverride, pF3 = prefixes.rep, pF2 = prefixes.repne
-        let none = !p66 && !pF3 && !pF2
         switch op {
         case 0x05: return make(.syscall, 8, [])
         case 0x0B: return make(.ud2, 8, [])
