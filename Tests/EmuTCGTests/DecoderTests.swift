@@ -15,6 +15,21 @@ import Testing
         #expect(i.operands == [.register(12, size: 4), .register(13, size: 4)])
     }
 
+    @Test func popcntAndCmpxchg16bEncodings() throws {
+        // popcnt r9, [rax]; popcnt cx, dx; lock cmpxchg16b [rdi+8]
+        let p = try decode([0xF3, 0x4C, 0x0F, 0xB8, 0x08])
+        #expect(p.mnemonic == .popcnt && p.operandSize == 8 && p.length == 5)
+        #expect(p.operands == [.register(9, size: 8), .memory(MemoryOperand(base: 0))])
+        let w = try decode([0x66, 0xF3, 0x0F, 0xB8, 0xCA])
+        #expect(w.mnemonic == .popcnt && w.operands == [.register(1, size: 2), .register(2, size: 2)])
+        let c = try decode([0xF0, 0x48, 0x0F, 0xC7, 0x4F, 0x08])
+        #expect(c.mnemonic == .cmpxchg16b && c.prefixes.lock && c.length == 6)
+        #expect(c.operands == [.memory(MemoryOperand(base: 7, displacement: 8))])
+        // Without F3, 0F B8 is JMPE (IA-64 only): #UD. CMPXCHG16B needs a memory operand.
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xB8, 0xC0]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x48, 0x0F, 0xC7, 0xC8]) }
+    }
+
     @Test func ripRelativeIsResolvedAgainstTheNextInstruction() throws {
         // mov r9d, [rip + 0xa9074] at 0x402301 (7 bytes) → 0x4ab37c
         let i = try decode([0x44, 0x8B, 0x0D, 0x74, 0x90, 0x0A, 0x00], at: 0x402301)
