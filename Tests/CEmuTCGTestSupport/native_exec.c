@@ -53,6 +53,51 @@ __asm__(
     "    ret\n"
     ".size emu_native_exec, .-emu_native_exec\n");
 
+
+/* emu_native_exec with XMM0…XMM15 loaded from and stored back to xmm[0…31] (low, high). */
+__asm__(
+    ".text\n"
+    ".globl emu_native_exec_xmm\n"
+    ".type emu_native_exec_xmm, @function\n"
+    "emu_native_exec_xmm:\n"
+    "    push %rcx\n"
+    "    movdqu 0(%rcx), %xmm0\n"
+    "    movdqu 16(%rcx), %xmm1\n"
+    "    movdqu 32(%rcx), %xmm2\n"
+    "    movdqu 48(%rcx), %xmm3\n"
+    "    movdqu 64(%rcx), %xmm4\n"
+    "    movdqu 80(%rcx), %xmm5\n"
+    "    movdqu 96(%rcx), %xmm6\n"
+    "    movdqu 112(%rcx), %xmm7\n"
+    "    movdqu 128(%rcx), %xmm8\n"
+    "    movdqu 144(%rcx), %xmm9\n"
+    "    movdqu 160(%rcx), %xmm10\n"
+    "    movdqu 176(%rcx), %xmm11\n"
+    "    movdqu 192(%rcx), %xmm12\n"
+    "    movdqu 208(%rcx), %xmm13\n"
+    "    movdqu 224(%rcx), %xmm14\n"
+    "    movdqu 240(%rcx), %xmm15\n"
+    "    call emu_native_exec\n"
+    "    pop %rcx\n"
+    "    movdqu %xmm0, 0(%rcx)\n"
+    "    movdqu %xmm1, 16(%rcx)\n"
+    "    movdqu %xmm2, 32(%rcx)\n"
+    "    movdqu %xmm3, 48(%rcx)\n"
+    "    movdqu %xmm4, 64(%rcx)\n"
+    "    movdqu %xmm5, 80(%rcx)\n"
+    "    movdqu %xmm6, 96(%rcx)\n"
+    "    movdqu %xmm7, 112(%rcx)\n"
+    "    movdqu %xmm8, 128(%rcx)\n"
+    "    movdqu %xmm9, 144(%rcx)\n"
+    "    movdqu %xmm10, 160(%rcx)\n"
+    "    movdqu %xmm11, 176(%rcx)\n"
+    "    movdqu %xmm12, 192(%rcx)\n"
+    "    movdqu %xmm13, 208(%rcx)\n"
+    "    movdqu %xmm14, 224(%rcx)\n"
+    "    movdqu %xmm15, 240(%rcx)\n"
+    "    ret\n"
+    ".size emu_native_exec_xmm, .-emu_native_exec_xmm\n");
+
 void *emu_native_code_page(void) {
     void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;

@@ -30,6 +30,26 @@ import Testing
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x48, 0x0F, 0xC7, 0xC8]) }
     }
 
+    @Test func sse3Encodings() throws {
+        // haddps xmm1, xmm2; hsubpd xmm9, [rax]; addsubps xmm0, xmm15
+        let h = try decode([0xF2, 0x0F, 0x7C, 0xCA])
+        #expect(h.mnemonic == .floatArithmetic(.horizontalAdd, .packedSingle) && h.operands == [.xmm(1), .xmm(2)])
+        let s = try decode([0x66, 0x44, 0x0F, 0x7D, 0x08])
+        #expect(s.mnemonic == .floatArithmetic(.horizontalSub, .packedDouble) && s.operands == [.xmm(9), .memory(MemoryOperand(base: 0))])
+        let a = try decode([0xF2, 0x41, 0x0F, 0xD0, 0xC7])
+        #expect(a.mnemonic == .floatArithmetic(.addSub, .packedSingle) && a.operands == [.xmm(0), .xmm(15)])
+        // movddup xmm3, [rsi] (8 bytes); movsldup / movshdup as fixed dword shuffles; lddqu
+        let d = try decode([0xF2, 0x0F, 0x12, 0x1E])
+        #expect(d.mnemonic == .movddup && d.sourceSize == 8)
+        #expect(try decode([0xF3, 0x0F, 0x12, 0xC1]).operands == [.xmm(0), .xmm(1), .immediate(0xA0)])
+        #expect(try decode([0xF3, 0x0F, 0x16, 0xC1]).operands == [.xmm(0), .xmm(1), .immediate(0xF5)])
+        #expect(try decode([0xF2, 0x0F, 0xF0, 0x00]).mnemonic == .move128)
+        // Unprefixed 0F 7C and register-form LDDQU are #UD; F2 0F 12 with a register is MOVDDUP, not MOVHLPS.
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x7C, 0xC1]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0xF2, 0x0F, 0xF0, 0xC1]) }
+        #expect(try decode([0xF2, 0x0F, 0x12, 0xC1]).mnemonic == .movddup)
+    }
+
     @Test func ripRelativeIsResolvedAgainstTheNextInstruction() throws {
         // mov r9d, [rip + 0xa9074] at 0x402301 (7 bytes) → 0x4ab37c
         let i = try decode([0x44, 0x8B, 0x0D, 0x74, 0x90, 0x0A, 0x00], at: 0x402301)

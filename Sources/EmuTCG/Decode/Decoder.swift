@@ -375,6 +375,14 @@ private struct Cursor {
             let reg = Operand.xmm(m.reg), rm = xmmOrMemory(m)
             let mn: Mnemonic = pF3 ? .movss : (pF2 ? .movsdSSE : .move128)
             return make(mn, 16, op == 0x10 ? [reg, rm] : [rm, reg])
+        case 0x12 where pF2:
+            // MOVDDUP (SSE3)
+            let m = try modrm()
+            return make(.movddup, 16, [.xmm(m.reg), xmmOrMemory(m)], source: 8)
+        case 0x12 where pF3, 0x16 where pF3:
+            // MOVSLDUP / MOVSHDUP (SSE3): dwords 0,0,2,2 / 1,1,3,3 of the source, as PSHUFD would.
+            let m = try modrm()
+            return make(.shuffle(.pshufd), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(op == 0x12 ? 0xA0 : 0xF5)])
         case 0x12, 0x13, 0x16, 0x17:
             guard !pF3 && !pF2 else { throw invalid }
             let m = try modrm()
@@ -425,6 +433,18 @@ private struct Cursor {
             var operands: [Operand] = [.xmm(m.reg), xmmOrMemory(m)]
             if fop == .compare { operands.append(.immediate(try imm8() & 0xFF)) }
             return make(.floatArithmetic(fop, shape), 16, operands, source: shape.memorySize)
+        case 0x7C, 0x7D, 0xD0:
+            // HADDPS/PD, HSUBPS/PD, ADDSUBPS/PD (SSE3): F2 singles, 66 doubles.
+            guard (pF2 || p66) && !pF3 else { throw invalid }
+            let m = try modrm()
+            let shape: FloatShape = pF2 ? .packedSingle : .packedDouble
+            let fop: FloatOp = op == 0x7C ? .horizontalAdd : (op == 0x7D ? .horizontalSub : .addSub)
+            return make(.floatArithmetic(fop, shape), 16, [.xmm(m.reg), xmmOrMemory(m)], source: 16)
+        case 0xF0 where pF2:
+            // LDDQU (SSE3): an unaligned 128-bit load.
+            let m = try modrm()
+            guard m.memory != nil else { throw invalid }
+            return make(.move128, 16, [.xmm(m.reg), xmmOrMemory(m)])
         case 0x5A, 0x5B, 0xE6:
             let m = try modrm()
             let conversion: FloatConversion

@@ -47,6 +47,8 @@ public enum Mnemonic: Sendable, Equatable {
     case movss, movsdSSE
     /// MOVLPS/MOVLPD (low 64 bits), MOVHPS/MOVHPD (high 64 bits), MOVHLPS, MOVLHPS.
     case movlp, movhp, movhlps, movlhps
+    /// MOVDDUP (SSE3): the low 64 bits of an XMM register or an m64, into both halves.
+    case movddup
     /// A packed operation: destination XMM, source XMM or m128.
     case packed(PackedOp)
     /// A packed shift by an immediate (destination XMM, immediate).
@@ -73,6 +75,10 @@ public enum FloatOp: Sendable, Equatable {
     case add, sub, mul, div, min, max, sqrt
     /// CMPccPS/PD/SS/SD with the predicate in the immediate.
     case compare
+    /// ADDSUBPS/PD (SSE3): even lanes subtract, odd lanes add.
+    case addSub
+    /// HADDPS/PD and HSUBPS/PD (SSE3): adjacent pairs of the destination, then of the source.
+    case horizontalAdd, horizontalSub
 }
 
 /// Which lanes a floating-point operation works on.

@@ -35,6 +35,7 @@ enum FloatHelpers {
         case .max: return a > b ? a : b
         case .sqrt: return b.squareRoot()
         case .compare: return Double(bitPattern: compare(a, b, predicate) ? ~0 : 0)
+        case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
         }
     }
 
@@ -48,10 +49,45 @@ enum FloatHelpers {
         case .max: return a > b ? a : b
         case .sqrt: return b.squareRoot()
         case .compare: return Float(bitPattern: compare(a, b, predicate) ? ~0 : 0)
+        case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
         }
     }
 
+    /// `a + b` or `a - b` with the x86 NaN rule made explicit: a NaN first operand wins (quieted),
+    /// else a NaN second operand (the host's own instruction might commute the operands).
+    @inline(__always) static func x86AddOrSub<T: BinaryFloatingPoint>(_ a: T, _ b: T, subtract: Bool) -> T {
+        if a.isNaN { return quieted(a) }
+        if b.isNaN { return quieted(b) }
+        return subtract ? a - b : a + b
+    }
+
+    @inline(__always) static func quieted<T: BinaryFloatingPoint>(_ x: T) -> T {
+        x.isSignalingNaN ? T(sign: x.sign, exponentBitPattern: x.exponentBitPattern,
+                             significandBitPattern: x.significandBitPattern | (1 << (T.significandBitCount - 1))) : x
+    }
+
+    /// ADDSUBPS/PD, HADDPS/PD, HSUBPS/PD (SSE3), lane by lane as the SDM orders the operands.
+    static func horizontal(_ op: FloatOp, double: Bool, _ d: V, _ s: V) -> V {
+        let subtract = op == .horizontalSub
+        if double {
+            let x = [Double(bitPattern: d.0), Double(bitPattern: d.1)], y = [Double(bitPattern: s.0), Double(bitPattern: s.1)]
+            if op == .addSub {
+                return (x86AddOrSub(x[0], y[0], subtract: true).bitPattern, x86AddOrSub(x[1], y[1], subtract: false).bitPattern)
+            }
+            return (x86AddOrSub(x[0], x[1], subtract: subtract).bitPattern, x86AddOrSub(y[0], y[1], subtract: subtract).bitPattern)
+        }
+        let x = singles(d), y = singles(s)
+        if op == .addSub {
+            return pack((0..<4).map { x86AddOrSub(x[$0], y[$0], subtract: $0 & 1 == 0) })
+        }
+        return pack([x86AddOrSub(x[0], x[1], subtract: subtract), x86AddOrSub(x[2], x[3], subtract: subtract),
+                     x86AddOrSub(y[0], y[1], subtract: subtract), x86AddOrSub(y[2], y[3], subtract: subtract)])
+    }
+
     static func arithmetic(_ op: FloatOp, _ shape: FloatShape, _ d: V, _ s: V, predicate: UInt8) -> V {
+        if op == .addSub || op == .horizontalAdd || op == .horizontalSub {
+            return horizontal(op, double: shape == .packedDouble, d, s)
+        }
         switch shape {
         case .scalarDouble:
             return (apply(op, Double(bitPattern: d.0), Double(bitPattern: s.0), predicate).bitPattern, d.1)

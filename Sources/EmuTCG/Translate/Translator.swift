@@ -626,6 +626,12 @@ struct InstructionEmitter {
             default:
                 return .exception(.invalidOpcode(pc: pc))
             }
+        case .movddup:
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let v: IRTemp
+            if case .memory(let m) = ops[1] { v = b.load(address(m), size: 8, pc: pc) }
+            else { v = xmmSource(ops[1], aligned: false).0 }
+            b.put(StateSlot.xmm(d), v); b.put(StateSlot.xmm(d) + 1, v)
         case .movhlps, .movlhps:
             guard case .xmm(let d) = ops[0], case .xmm(let s) = ops[1] else { return .exception(.invalidOpcode(pc: pc)) }
             if i.mnemonic == .movhlps { b.put(StateSlot.xmm(d), b.get(StateSlot.xmm(s) + 1)) }

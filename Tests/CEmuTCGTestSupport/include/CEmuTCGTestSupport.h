@@ -19,6 +19,9 @@ uint64_t emu_native_alu(int op, int size, uint64_t a, uint64_t b, uint64_t flags
 /// with RAX…R15 (RSP excepted) loaded from regs[0…15] (x86 register order) and DF clear;
 /// stores the registers back into regs and RFLAGS into *flags. `code` must be executable.
 void emu_native_exec(const void *code, uint64_t regs[16], uint64_t *flags);
+/// emu_native_exec with XMM0…XMM15 loaded from xmm[2k] (low 64 bits) and xmm[2k+1] (high) before
+/// `code` runs and stored back after it (MXCSR is the host's, round-to-nearest by default).
+void emu_native_exec_xmm(const void *code, uint64_t regs[16], uint64_t *flags, uint64_t xmm[32]);
 /// An executable page of 4 KiB (RWX), or NULL.
 void *emu_native_code_page(void);
 #endif

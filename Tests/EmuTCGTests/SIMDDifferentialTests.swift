@@ -1,0 +1,183 @@
+import CEmuTCGTestSupport
+import Testing
+@testable import EmuTCG
+
+/// Each SIMD instruction beyond SSE2, register forms between random XMM registers, runs on the
+/// host CPU and under EmuTCG from the same XMM0…XMM15, general registers and flags; all sixteen
+/// XMM registers, the general registers and the arithmetic flags must match. Operands mix random
+/// bits with special floats (zeros, infinities, quiet and signalling NaNs with distinct payloads,
+/// denormals) so NaN propagation and operand order are checked too.
+@Suite struct SIMDDifferentialTests {
+    /// One encoding: mandatory prefix (or nil), opcode bytes after 0F, optional immediate.
+    struct Form: CustomStringConvertible, Sendable {
+        var name: String
+        var prefix: UInt8?
+        var opcode: [UInt8]
+        var immediate = false
+        var description: String { name }
+
+        func encode(destination: Int, source: Int, immediate imm: UInt8) -> [UInt8] {
+            var bytes: [UInt8] = prefix.map { [$0] } ?? []
+            let rex = UInt8(0x40 | (destination >> 3) << 2 | (source >> 3))
+            if rex != 0x40 { bytes.append(rex) }
+            bytes += [0x0F] + opcode + [UInt8(0xC0 | (destination & 7) << 3 | (source & 7))]
+            if immediate { bytes.append(imm) }
+            return bytes
+        }
+    }
+
+    static let sse3: [Form] = [
+        Form(name: "addsubps", prefix: 0xF2, opcode: [0xD0]),
+        Form(name: "addsubpd", prefix: 0x66, opcode: [0xD0]),
+        Form(name: "haddps", prefix: 0xF2, opcode: [0x7C]),
+        Form(name: "haddpd", prefix: 0x66, opcode: [0x7C]),
+        Form(name: "hsubps", prefix: 0xF2, opcode: [0x7D]),
+        Form(name: "hsubpd", prefix: 0x66, opcode: [0x7D]),
+        Form(name: "movddup", prefix: 0xF2, opcode: [0x12]),
+        Form(name: "movsldup", prefix: 0xF3, opcode: [0x12]),
+        Form(name: "movshdup", prefix: 0xF3, opcode: [0x16]),
+    ]
+
+    static let specialSingles: [UInt32] = [0, 0x8000_0000, 0x3F80_0000, 0xBFC0_0000, 0x7F80_0000, 0xFF80_0000,
+                                           0x7FC0_0000, 0xFFC1_2345, 0x7FA0_0001, 0xFF80_0F00, 0x0000_0001, 0x807F_FFFF,
+                                           0x7F7F_FFFF, 0x4B00_0000, 0x3F00_0000, 0xCB80_0001]
+    static let specialDoubles: [UInt64] = [0, 1 << 63, 0x3FF0_0000_0000_0000, 0xC00C_0000_0000_0000, 0x7FF0_0000_0000_0000,
+                                           0xFFF0_0000_0000_0000, 0x7FF8_0000_0000_0000, 0xFFF8_0000_1234_5678,
+                                           0x7FF4_0000_0000_0001, 0xFFF0_0000_0000_0F00, 1, 0x800F_FFFF_FFFF_FFFF,
+                                           0x7FEF_FFFF_FFFF_FFFF, 0x4330_0000_0000_0000, 0x3FE0_0000_0000_0000]
+
+    /// 64 random bits shaped as two singles, one double or raw bits.
+    static func lane<G: RandomNumberGenerator>(_ rng: inout G) -> UInt64 {
+        func single(_ rng: inout G) -> UInt64 {
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: return UInt64(specialSingles.randomElement(using: &rng) ?? 0)
+            case 1: return UInt64(Float.random(in: -1000...1000, using: &rng).bitPattern)
+            default: return UInt64.random(in: 0...0xFFFF_FFFF, using: &rng)
+            }
+        }
+        switch Int.random(in: 0..<5, using: &rng) {
+        case 0: return specialDoubles.randomElement(using: &rng) ?? 0
+        case 1: return Double.random(in: -1e6...1e6, using: &rng).bitPattern
+        case 2: return UInt64.random(in: 0...UInt64.max, using: &rng)
+        default: return single(&rng) | single(&rng) << 32
+        }
+    }
+
+    /// Runs every form `cases` times from random state; returns the differences found.
+    static func differences(_ forms: [Form], cases: Int, seed: UInt64) throws -> [String] {
+        let machine = try TestMachine()
+        guard let page = emu_native_code_page() else { return ["no executable page"] }
+        var rng = SeededGenerator(seed: seed)
+        var failures: [String] = []
+        for form in forms {
+            for _ in 0..<cases {
+                let destination = Int.random(in: 0...15, using: &rng), source = Int.random(in: 0...15, using: &rng)
+                let code = form.encode(destination: destination, source: source, immediate: UInt8.random(in: 0...255, using: &rng))
+                var regs = (0..<16).map { _ in UInt64.random(in: 0...UInt64.max, using: &rng) }
+                regs[4] = 0
+                let xmm = (0..<32).map { _ in lane(&rng) }
+                // CMP RAX, RBX then STC: flags that an instruction must keep or overwrite.
+                let full: [UInt8] = [0x48, 0x39, 0xD8, 0xF9] + code
+                let native = full + [0xC3]
+                page.copyMemory(from: native, byteCount: native.count)
+                var hostRegs = regs, hostXMM = xmm
+                var hostFlags: UInt64 = 0
+                hostRegs.withUnsafeMutableBufferPointer { r in
+                    hostXMM.withUnsafeMutableBufferPointer { x in emu_native_exec_xmm(page, r.baseAddress, &hostFlags, x.baseAddress) }
+                }
+                machine.load(full)
+                for r in 0..<16 where r != 4 { machine.cpu[gpr: r] = regs[r] }
+                for x in 0..<16 { machine.cpu.setXMM(x, low: xmm[2 * x], high: xmm[2 * x + 1]) }
+                let stop = machine.executor.run()
+                let hex = code.map { String($0, radix: 16) }.joined(separator: " ")
+                let context = "\(form) [\(hex)] xmm\(destination), xmm\(source)"
+                guard stop == .syscall(at: TestMachine.code + UInt64(full.count)) else {
+                    failures.append("\(context): stopped with \(stop)"); continue
+                }
+                var diff: String?
+                for x in 0..<16 where diff == nil {
+                    let emu = machine.cpu.xmm(x)
+                    if emu.low != hostXMM[2 * x] || emu.high != hostXMM[2 * x + 1] {
+                        diff = "xmm\(x): in \(String(xmm[2 * source + 1], radix: 16)):\(String(xmm[2 * source], radix: 16)) / "
+                            + "\(String(xmm[2 * destination + 1], radix: 16)):\(String(xmm[2 * destination], radix: 16)); "
+                            + "host \(String(hostXMM[2 * x + 1], radix: 16)):\(String(hostXMM[2 * x], radix: 16)) "
+                            + "emu \(String(emu.high, radix: 16)):\(String(emu.low, radix: 16))"
+                    }
+                }
+                for r in 0..<16 where r != 4 && diff == nil && machine.cpu[gpr: r] != hostRegs[r] {
+                    diff = "r\(r): host \(String(hostRegs[r], radix: 16)) emu \(String(machine.cpu[gpr: r], radix: 16))"
+                }
+                let flags = RFlags.arithmetic
+                if diff == nil && machine.cpu.rflags & flags != hostFlags & flags {
+                    diff = "flags: host \(String(hostFlags & flags, radix: 16)) emu \(String(machine.cpu.rflags & flags, radix: 16))"
+                }
+                if let diff { failures.append("\(context): \(diff)") }
+            }
+        }
+        return failures
+    }
+
+    @Test(arguments: sse3)
+    func sse3MatchesTheHostCPU(_ form: Form) throws {
+        let failures = try Self.differences([form], cases: 400, seed: 0x55E3)
+        #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
+    }
+
+    @Test func cpuidAdvertisesSSE3ButNotSSSE3OrLater() throws {
+        let (_, _, ecx, _) = CPUID.query(leaf: 1, subleaf: 0)
+        #expect(ecx & 1 != 0, "SSE3")
+        #expect(ecx & (1 << 3) == 0, "MONITOR/MWAIT (not available at CPL 3)")
+        #expect(ecx & (1 << 9 | 1 << 19 | 1 << 20) == 0, "SSSE3, SSE4.1, SSE4.2 are not implemented yet")
+    }
+
+    /// FISTTP (SSE3's x87 member) truncates whatever the rounding control says, and stores the
+    /// integer indefinite value when out of range.
+    @Test func fisttpTruncates() throws {
+        let m = try TestMachine()
+        // fld qword [rdi] ; fisttp word [rdi+16] ; fld qword [rdi] ; fisttp dword [rdi+24] ;
+        // fld qword [rdi] ; fisttp qword [rdi+32]
+        let code: [UInt8] = [0xDD, 0x07, 0xDF, 0x4F, 0x10, 0xDD, 0x07, 0xDB, 0x4F, 0x18, 0xDD, 0x07, 0xDD, 0x4F, 0x20]
+        let cases: [(Double, UInt64, UInt64, UInt64)] = [
+            (2.99, 2, 2, 2), (-2.75, 0xFFFE, 0xFFFF_FFFE, UInt64(bitPattern: -2)), (0.5, 0, 0, 0),
+            (1e10, 0x8000, 0x8000_0000, 10_000_000_000), (70000, 0x8000, 70000, 70000),
+            (.nan, 0x8000, 0x8000_0000, 1 << 63),
+        ]
+        for (value, word, dword, qword) in cases {
+            try m.memory.store(TestMachine.data, value.bitPattern, size: 8, pc: 0)
+            m.load(code)
+            m.cpu[gpr: 7] = TestMachine.data
+            #expect(m.executor.run() == .syscall(at: TestMachine.code + UInt64(code.count)))
+            #expect(try m.memory.load(TestMachine.data + 16, size: 2, pc: 0) == word, "\(value) m16")
+            #expect(try m.memory.load(TestMachine.data + 24, size: 4, pc: 0) == dword, "\(value) m32")
+            #expect(try m.memory.load(TestMachine.data + 32, size: 8, pc: 0) == qword, "\(value) m64")
+        }
+    }
+
+    @Test func sse3MemoryForms() throws {
+        let m = try TestMachine()
+        let at = TestMachine.data + 0x103 // deliberately misaligned
+        let bytes = (0..<16).map { UInt8(truncatingIfNeeded: $0 * 37 + 1) }
+        _ = m.memory.poke(at, bytes)
+        func le(_ k: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[k + $1]) << (8 * UInt64($1)) } }
+        // lddqu xmm9, [rdi] — unaligned is fine
+        m.load([0xF2, 0x44, 0x0F, 0xF0, 0x0F])
+        m.cpu[gpr: 7] = at
+        #expect(m.executor.run() == .syscall(at: TestMachine.code + 5))
+        #expect(m.cpu.xmm(9) == (le(0), le(8)))
+        // movddup xmm2, [rdi] — 8 bytes, unaligned is fine
+        m.load([0xF2, 0x0F, 0x12, 0x17])
+        m.cpu[gpr: 7] = at
+        #expect(m.executor.run() == .syscall(at: TestMachine.code + 4))
+        #expect(m.cpu.xmm(2) == (le(0), le(0)))
+        // haddps xmm1, [rdi] and movshdup xmm1, [rdi]: m128 must be 16-byte aligned (#GP)
+        for code: [UInt8] in [[0xF2, 0x0F, 0x7C, 0x0F], [0xF3, 0x0F, 0x16, 0x0F]] {
+            m.load(code)
+            m.cpu[gpr: 7] = at
+            #expect(m.executor.run() == .exception(.generalProtection(pc: TestMachine.code)))
+        }
+        // lddqu with a register operand and the SSE3 opcodes without their prefix are #UD.
+        for code: [UInt8] in [[0xF2, 0x0F, 0xF0, 0xC1], [0x0F, 0x7C, 0xC1], [0xF3, 0x0F, 0xD0, 0xC1]] {
+            #expect(m.run(code) == .exception(.invalidOpcode(pc: TestMachine.code)))
+        }
+    }
+}
