@@ -50,6 +50,20 @@ import Testing
         #expect(try decode([0xF2, 0x0F, 0x12, 0xC1]).mnemonic == .movddup)
     }
 
+    @Test func ssse3ThreeByteEncodings() throws {
+        // pshufb xmm8, [rip+0x10]; pabsd xmm1, xmm14; palignr xmm2, xmm3, 5
+        let p = try decode([0x66, 0x44, 0x0F, 0x38, 0x00, 0x05, 0x10, 0, 0, 0])
+        #expect(p.mnemonic == .packed(.pshufb) && p.length == 10)
+        #expect(p.operands == [.xmm(8), .memory(MemoryOperand(displacement: 0x1000 + 10 + 0x10, ripRelative: true))])
+        let a = try decode([0x66, 0x41, 0x0F, 0x38, 0x1E, 0xCE])
+        #expect(a.mnemonic == .packed(.pabsd) && a.operands == [.xmm(1), .xmm(14)])
+        let r = try decode([0x66, 0x0F, 0x3A, 0x0F, 0xD3, 0x05])
+        #expect(r.mnemonic == .shuffle(.palignr) && r.operands == [.xmm(2), .xmm(3), .immediate(5)] && r.length == 6)
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x38, 0x00, 0xC1]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0x38, 0x0C, 0xC1]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0x3A, 0x7F, 0xC1, 0]) }
+    }
+
     @Test func ripRelativeIsResolvedAgainstTheNextInstruction() throws {
         // mov r9d, [rip + 0xa9074] at 0x402301 (7 bytes) → 0x4ab37c
         let i = try decode([0x44, 0x8B, 0x0D, 0x74, 0x90, 0x0A, 0x00], at: 0x402301)

@@ -38,6 +38,18 @@ import Testing
         Form(name: "movshdup", prefix: 0xF3, opcode: [0x16]),
     ]
 
+    static let ssse3: [Form] = [
+        ("pshufb", 0x00), ("phaddw", 0x01), ("phaddd", 0x02), ("phaddsw", 0x03), ("pmaddubsw", 0x04),
+        ("phsubw", 0x05), ("phsubd", 0x06), ("phsubsw", 0x07), ("psignb", 0x08), ("psignw", 0x09),
+        ("psignd", 0x0A), ("pmulhrsw", 0x0B), ("pabsb", 0x1C), ("pabsw", 0x1D), ("pabsd", 0x1E),
+    ].map { Form(name: $0.0, prefix: 0x66, opcode: [0x38, $0.1]) }
+        + [Form(name: "palignr", prefix: 0x66, opcode: [0x3A, 0x0F], immediate: true)]
+
+    /// Integer lanes at the saturation and sign edges.
+    static let specialIntegers: [UInt64] = [0x8000_8000_8000_8000, 0x7FFF_7FFF_7FFF_7FFF, 0x8080_8080_7F7F_7F7F,
+                                            0xFF00_00FF_8001_7FFE, 0x8000_0000_7FFF_FFFF, 0xFFFF_FFFF_0000_0000,
+                                            0x0102_0304_8586_8788, 0x0F0E_0D0C_0B0A_0908]
+
     static let specialSingles: [UInt32] = [0, 0x8000_0000, 0x3F80_0000, 0xBFC0_0000, 0x7F80_0000, 0xFF80_0000,
                                            0x7FC0_0000, 0xFFC1_2345, 0x7FA0_0001, 0xFF80_0F00, 0x0000_0001, 0x807F_FFFF,
                                            0x7F7F_FFFF, 0x4B00_0000, 0x3F00_0000, 0xCB80_0001]
@@ -55,8 +67,9 @@ import Testing
             default: return UInt64.random(in: 0...0xFFFF_FFFF, using: &rng)
             }
         }
-        switch Int.random(in: 0..<5, using: &rng) {
+        switch Int.random(in: 0..<6, using: &rng) {
         case 0: return specialDoubles.randomElement(using: &rng) ?? 0
+        case 5: return specialIntegers.randomElement(using: &rng) ?? 0
         case 1: return Double.random(in: -1e6...1e6, using: &rng).bitPattern
         case 2: return UInt64.random(in: 0...UInt64.max, using: &rng)
         default: return single(&rng) | single(&rng) << 32
@@ -123,11 +136,18 @@ import Testing
         #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
     }
 
-    @Test func cpuidAdvertisesSSE3ButNotSSSE3OrLater() throws {
+    @Test(arguments: ssse3)
+    func ssse3MatchesTheHostCPU(_ form: Form) throws {
+        let failures = try Self.differences([form], cases: 400, seed: 0x55E3 + 3)
+        #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
+    }
+
+    @Test func cpuidAdvertisesSSE3AndSSSE3ButNotSSE4() throws {
         let (_, _, ecx, _) = CPUID.query(leaf: 1, subleaf: 0)
         #expect(ecx & 1 != 0, "SSE3")
+        #expect(ecx & (1 << 9) != 0, "SSSE3")
         #expect(ecx & (1 << 3) == 0, "MONITOR/MWAIT (not available at CPL 3)")
-        #expect(ecx & (1 << 9 | 1 << 19 | 1 << 20) == 0, "SSSE3, SSE4.1, SSE4.2 are not implemented yet")
+        #expect(ecx & (1 << 19 | 1 << 20) == 0, "SSE4.1, SSE4.2 are not implemented yet")
     }
 
     /// FISTTP (SSE3's x87 member) truncates whatever the rounding control says, and stores the
@@ -175,8 +195,19 @@ import Testing
             m.cpu[gpr: 7] = at
             #expect(m.executor.run() == .exception(.generalProtection(pc: TestMachine.code)))
         }
-        // lddqu with a register operand and the SSE3 opcodes without their prefix are #UD.
-        for code: [UInt8] in [[0xF2, 0x0F, 0xF0, 0xC1], [0x0F, 0x7C, 0xC1], [0xF3, 0x0F, 0xD0, 0xC1]] {
+        // SSSE3 m128 operands must be aligned too: pshufb xmm1, [rdi]; palignr xmm1, [rdi], 3
+        for code: [UInt8] in [[0x66, 0x0F, 0x38, 0x00, 0x0F], [0x66, 0x0F, 0x3A, 0x0F, 0x0F, 0x03]] {
+            m.load(code)
+            m.cpu[gpr: 7] = at
+            #expect(m.executor.run() == .exception(.generalProtection(pc: TestMachine.code)))
+            m.load(code)
+            m.cpu[gpr: 7] = TestMachine.data + 0x100
+            #expect(m.executor.run() == .syscall(at: TestMachine.code + UInt64(code.count)))
+        }
+        // LDDQU with a register operand, SSE3/SSSE3 opcodes without their prefix (MMX forms) and
+        // unassigned 0F 38 opcodes are #UD.
+        for code: [UInt8] in [[0xF2, 0x0F, 0xF0, 0xC1], [0x0F, 0x7C, 0xC1], [0xF3, 0x0F, 0xD0, 0xC1],
+                               [0x0F, 0x38, 0x00, 0xC1], [0x66, 0x0F, 0x38, 0x0C, 0xC1], [0x0F, 0x3A, 0x0F, 0xC1, 0x01]] {
             #expect(m.run(code) == .exception(.invalidOpcode(pc: TestMachine.code)))
         }
     }

@@ -359,6 +359,47 @@ private struct Cursor {
         }
     }
 
+    /// 0F 38 xx: SSSE3 and later. Only the 66-prefixed XMM forms (the MMX ones are #UD).
+    mutating func threeByte38() throws(DecodeError) -> Instruction {
+        let op = try byte()
+        guard prefixes.operandSizeOverride && !prefixes.rep && !prefixes.repne else { throw invalid }
+        let pop: PackedOp
+        switch op {
+        case 0x00: pop = .pshufb
+        case 0x01: pop = .phaddw
+        case 0x02: pop = .phaddd
+        case 0x03: pop = .phaddsw
+        case 0x04: pop = .pmaddubsw
+        case 0x05: pop = .phsubw
+        case 0x06: pop = .phsubd
+        case 0x07: pop = .phsubsw
+        case 0x08: pop = .psignb
+        case 0x09: pop = .psignw
+        case 0x0A: pop = .psignd
+        case 0x0B: pop = .pmulhrsw
+        case 0x1C: pop = .pabsb
+        case 0x1D: pop = .pabsw
+        case 0x1E: pop = .pabsd
+        default: throw invalid
+        }
+        let m = try modrm()
+        return make(.packed(pop), 16, [.xmm(m.reg), xmmOrMemory(m)])
+    }
+
+    /// 0F 3A xx: SSSE3 and later instructions with an immediate byte (66-prefixed XMM forms).
+    mutating func threeByte3A() throws(DecodeError) -> Instruction {
+        let op = try byte()
+        guard prefixes.operandSizeOverride && !prefixes.rep && !prefixes.repne else { throw invalid }
+        switch op {
+        case 0x0F:
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.shuffle(.palignr), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
+        default:
+            throw invalid
+        }
+    }
+
     mutating func twoByte() throws(DecodeError) -> Instruction {
         let op = try byte()
         let size = operandSize
@@ -433,6 +474,10 @@ private struct Cursor {
             var operands: [Operand] = [.xmm(m.reg), xmmOrMemory(m)]
             if fop == .compare { operands.append(.immediate(try imm8() & 0xFF)) }
             return make(.floatArithmetic(fop, shape), 16, operands, source: shape.memorySize)
+        case 0x38:
+            return try threeByte38()
+        case 0x3A:
+            return try threeByte3A()
         case 0x7C, 0x7D, 0xD0:
             // HADDPS/PD, HSUBPS/PD, ADDSUBPS/PD (SSE3): F2 singles, 66 doubles.
             guard (pF2 || p66) && !pF3 else { throw invalid }

@@ -127,4 +127,7 @@ public enum PackedOp: Sendable, Equatable {
     case psrlw, psraw, psllw, psrld, psrad, pslld, psrlq, psllq, psrldq, pslldq
     case pshufd, pshuflw, pshufhw, shufps
     case pmovmskb, movmskps, movmskpd
+    // SSSE3 (PALIGNR goes through `shuffle` for its immediate).
+    case pshufb, phaddw, phaddd, phaddsw, phsubw, phsubd, phsubsw, pmaddubsw, pmulhrsw
+    case psignb, psignw, psignd, pabsb, pabsw, pabsd, palignr
 }

@@ -119,7 +119,10 @@ enum PackedHelpers {
         case .punpckhqdq: return (d.1, s.1)
         case .psrlw, .psraw, .psllw, .psrld, .psrad, .pslld, .psrlq, .psllq, .psrldq, .pslldq:
             return shift(op, d, count: s.1 != 0 ? UInt64.max : s.0)
-        case .pshufd, .pshuflw, .pshufhw, .shufps, .shufpd, .pmovmskb, .movmskps, .movmskpd:
+        case .pshufb, .phaddw, .phaddd, .phaddsw, .phsubw, .phsubd, .phsubsw, .pmaddubsw, .pmulhrsw,
+             .psignb, .psignw, .psignd, .pabsb, .pabsw, .pabsd:
+            return SupplementalPackedHelpers.apply(op, d, s)
+        case .pshufd, .pshuflw, .pshufhw, .shufps, .shufpd, .pmovmskb, .movmskps, .movmskpd, .palignr:
             return d
         }
     }
@@ -193,6 +196,8 @@ enum PackedHelpers {
             let base = op == .pshuflw ? 0 : 4
             for i in 0..<4 { r[base + i] = src[base + Int((imm >> (2 * UInt8(i))) & 3)] }
             return halves(r)
+        case .palignr:
+            return SupplementalPackedHelpers.alignRight(d, s, imm: imm)
         default:
             return d
         }
