@@ -64,6 +64,23 @@ import Testing
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0x3A, 0x7F, 0xC1, 0]) }
     }
 
+    @Test func sse4Encodings() throws {
+        // pmovzxbd xmm3, [rax] (4 bytes); ptest xmm0, xmm9; roundsd xmm1, [rbx], 9; pblendw xmm2, xmm3, 0xF0
+        let z = try decode([0x66, 0x0F, 0x38, 0x31, 0x18])
+        #expect(z.mnemonic == .packedExtend(.pmovzxbd) && z.sourceSize == 4)
+        let t = try decode([0x66, 0x41, 0x0F, 0x38, 0x17, 0xC1])
+        #expect(t.mnemonic == .ptest && t.operands == [.xmm(0), .xmm(9)])
+        let r = try decode([0x66, 0x0F, 0x3A, 0x0B, 0x0B, 0x09])
+        #expect(r.mnemonic == .floatArithmetic(.round, .scalarDouble) && r.sourceSize == 8 && r.length == 6)
+        #expect(r.operands == [.xmm(1), .memory(MemoryOperand(base: 3)), .immediate(9)])
+        let w = try decode([0x66, 0x0F, 0x3A, 0x0E, 0xD3, 0xF0])
+        #expect(w.mnemonic == .shuffle(.pblendw) && w.operands == [.xmm(2), .xmm(3), .immediate(0xF0)])
+        #expect(try decode([0x66, 0x0F, 0x38, 0x37, 0xC1]).mnemonic == .packed(.pcmpgtq))
+        // Without 66 (or with F3) these are #UD.
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x38, 0x17, 0xC1]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0xF3, 0x0F, 0x3A, 0x0B, 0xC1, 0]) }
+    }
+
     @Test func ripRelativeIsResolvedAgainstTheNextInstruction() throws {
         // mov r9d, [rip + 0xa9074] at 0x402301 (7 bytes) → 0x4ab37c
         let i = try decode([0x44, 0x8B, 0x0D, 0x74, 0x90, 0x0A, 0x00], at: 0x402301)

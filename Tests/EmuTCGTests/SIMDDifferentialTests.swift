@@ -45,6 +45,19 @@ import Testing
     ].map { Form(name: $0.0, prefix: 0x66, opcode: [0x38, $0.1]) }
         + [Form(name: "palignr", prefix: 0x66, opcode: [0x3A, 0x0F], immediate: true)]
 
+    /// SSE4.1 (and SSE4.2's PCMPGTQ) register forms implemented so far.
+    static let sse4: [Form] = [
+        ("pblendvb", 0x10), ("blendvps", 0x14), ("blendvpd", 0x15), ("ptest", 0x17),
+        ("pmovsxbw", 0x20), ("pmovsxbd", 0x21), ("pmovsxbq", 0x22), ("pmovsxwd", 0x23), ("pmovsxwq", 0x24), ("pmovsxdq", 0x25),
+        ("pmuldq", 0x28), ("pcmpeqq", 0x29), ("packusdw", 0x2B),
+        ("pmovzxbw", 0x30), ("pmovzxbd", 0x31), ("pmovzxbq", 0x32), ("pmovzxwd", 0x33), ("pmovzxwq", 0x34), ("pmovzxdq", 0x35),
+        ("pcmpgtq", 0x37), ("pminsb", 0x38), ("pminsd", 0x39), ("pminuw", 0x3A), ("pminud", 0x3B),
+        ("pmaxsb", 0x3C), ("pmaxsd", 0x3D), ("pmaxuw", 0x3E), ("pmaxud", 0x3F), ("pmulld", 0x40), ("phminposuw", 0x41),
+    ].map { Form(name: $0.0, prefix: 0x66, opcode: [0x38, $0.1]) }
+        + [("roundps", 0x08), ("roundpd", 0x09), ("roundss", 0x0A), ("roundsd", 0x0B),
+           ("blendps", 0x0C), ("blendpd", 0x0D), ("pblendw", 0x0E)]
+        .map { Form(name: $0.0, prefix: 0x66, opcode: [0x3A, $0.1], immediate: true) }
+
     /// Integer lanes at the saturation and sign edges.
     static let specialIntegers: [UInt64] = [0x8000_8000_8000_8000, 0x7FFF_7FFF_7FFF_7FFF, 0x8080_8080_7F7F_7F7F,
                                             0xFF00_00FF_8001_7FFE, 0x8000_0000_7FFF_FFFF, 0xFFFF_FFFF_0000_0000,
@@ -140,6 +153,43 @@ import Testing
     func ssse3MatchesTheHostCPU(_ form: Form) throws {
         let failures = try Self.differences([form], cases: 400, seed: 0x55E3 + 3)
         #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
+    }
+
+    @Test(arguments: sse4)
+    func sse4MatchesTheHostCPU(_ form: Form) throws {
+        let failures = try Self.differences([form], cases: 400, seed: 0x55E4)
+        #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
+    }
+
+    @Test func sse4MemoryFormsAndMXCSRRounding() throws {
+        let m = try TestMachine()
+        let at = TestMachine.data + 0x205 // misaligned
+        let bytes: [UInt8] = [0x80, 0x01, 0xFF, 0x7F, 0x02, 0x90, 0x03, 0x04, 9, 9, 9, 9, 9, 9, 9, 9]
+        _ = m.memory.poke(at, bytes)
+        // pmovsxbw xmm1, [rdi] reads 8 unaligned bytes; pmovzxbq xmm2, [rdi] reads 2.
+        m.load([0x66, 0x0F, 0x38, 0x20, 0x0F, 0x66, 0x0F, 0x38, 0x32, 0x17])
+        m.cpu[gpr: 7] = at
+        #expect(m.executor.run() == .syscall(at: TestMachine.code + 10))
+        #expect(m.cpu.xmm(1) == (0x007F_FFFF_0001_FF80, 0x0004_0003_FF90_0002))
+        #expect(m.cpu.xmm(2) == (0x80, 0x01))
+        // ptest xmm1, [rdi] and pminud xmm1, [rdi]: m128 must be aligned.
+        for code: [UInt8] in [[0x66, 0x0F, 0x38, 0x17, 0x0F], [0x66, 0x0F, 0x38, 0x3B, 0x0F]] {
+            m.load(code)
+            m.cpu[gpr: 7] = at
+            #expect(m.executor.run() == .exception(.generalProtection(pc: TestMachine.code)))
+        }
+        // roundsd xmm0, xmm1, 4 follows MXCSR.RC: round down (RC = 01) then up (RC = 10).
+        for (rc, expected) in [(UInt64(1), -3.0), (UInt64(2), -2.0)] {
+            m.load([0x66, 0x0F, 0x3A, 0x0B, 0xC1, 0x04])
+            m.cpu.slots[StateSlot.mxcsr] = 0x1F80 | rc << 13
+            m.cpu.setXMM(1, low: (-2.5).bitPattern, high: 0)
+            m.cpu.setXMM(0, low: 0, high: 0x1234)
+            #expect(m.executor.run() == .syscall(at: TestMachine.code + 6))
+            #expect(m.cpu.xmm(0) == (expected.bitPattern, 0x1234))
+        }
+        // MOVNTDQA is an aligned load; its register form and the unassigned 0F 3A 10 are #UD.
+        #expect(m.run([0x66, 0x0F, 0x38, 0x2A, 0xC1]) == .exception(.invalidOpcode(pc: TestMachine.code)))
+        #expect(m.run([0x66, 0x0F, 0x3A, 0x10, 0xC1, 0]) == .exception(.invalidOpcode(pc: TestMachine.code)))
     }
 
     @Test func cpuidAdvertisesSSE3AndSSSE3ButNotSSE4() throws {

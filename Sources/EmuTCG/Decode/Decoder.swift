@@ -377,9 +377,41 @@ private struct Cursor {
         case 0x09: pop = .psignw
         case 0x0A: pop = .psignd
         case 0x0B: pop = .pmulhrsw
+        case 0x10: pop = .pblendvb
+        case 0x14: pop = .blendvps
+        case 0x15: pop = .blendvpd
+        case 0x17:
+            let m = try modrm()
+            return make(.ptest, 16, [.xmm(m.reg), xmmOrMemory(m)])
         case 0x1C: pop = .pabsb
         case 0x1D: pop = .pabsw
         case 0x1E: pop = .pabsd
+        case 0x20...0x25, 0x30...0x35:
+            let kinds: [PackedOp] = op < 0x30 ? [.pmovsxbw, .pmovsxbd, .pmovsxbq, .pmovsxwd, .pmovsxwq, .pmovsxdq]
+                                              : [.pmovzxbw, .pmovzxbd, .pmovzxbq, .pmovzxwd, .pmovzxwq, .pmovzxdq]
+            let sizes = [8, 4, 2, 8, 4, 8]
+            let k = Int(op & 0xF)
+            let m = try modrm()
+            return make(.packedExtend(kinds[k]), 16, [.xmm(m.reg), xmmOrMemory(m)], source: sizes[k])
+        case 0x28: pop = .pmuldq
+        case 0x29: pop = .pcmpeqq
+        case 0x2A:
+            // MOVNTDQA: an aligned 128-bit load (the non-temporal hint means nothing here).
+            let m = try modrm()
+            guard m.memory != nil else { throw invalid }
+            return make(.alignedMove128, 16, [.xmm(m.reg), xmmOrMemory(m)])
+        case 0x2B: pop = .packusdw
+        case 0x37: pop = .pcmpgtq
+        case 0x38: pop = .pminsb
+        case 0x39: pop = .pminsd
+        case 0x3A: pop = .pminuw
+        case 0x3B: pop = .pminud
+        case 0x3C: pop = .pmaxsb
+        case 0x3D: pop = .pmaxsd
+        case 0x3E: pop = .pmaxuw
+        case 0x3F: pop = .pmaxud
+        case 0x40: pop = .pmulld
+        case 0x41: pop = .phminposuw
         default: throw invalid
         }
         let m = try modrm()
@@ -391,10 +423,17 @@ private struct Cursor {
         let op = try byte()
         guard prefixes.operandSizeOverride && !prefixes.rep && !prefixes.repne else { throw invalid }
         switch op {
-        case 0x0F:
+        case 0x08...0x0B:
+            let shapes: [FloatShape] = [.packedSingle, .packedDouble, .scalarSingle, .scalarDouble]
+            let shape = shapes[Int(op - 8)]
             let m = try modrm()
             let imm = try imm8() & 0xFF
-            return make(.shuffle(.palignr), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
+            return make(.floatArithmetic(.round, shape), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)], source: shape.memorySize)
+        case 0x0C, 0x0D, 0x0E, 0x0F:
+            let ops: [PackedOp] = [.blendps, .blendpd, .pblendw, .palignr]
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.shuffle(ops[Int(op - 0x0C)]), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
         default:
             throw invalid
         }

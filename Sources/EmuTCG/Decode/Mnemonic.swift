@@ -66,6 +66,10 @@ public enum Mnemonic: Sendable, Equatable {
     case convertFloatToInteger(double: Bool, truncate: Bool)
     /// Conversions between float formats and packed integers.
     case convertFloat(FloatConversion)
+    /// PMOVSX*/PMOVZX* (SSE4.1): destination XMM, source XMM or `sourceSize` bytes of memory.
+    case packedExtend(PackedOp)
+    /// PTEST (SSE4.1): ZF when dst AND src is zero, CF when src AND NOT dst is zero.
+    case ptest
     /// UCOMISS/UCOMISD/COMISS/COMISD: flags from comparing two scalars.
     case compareScalarFlags(double: Bool)
 }
@@ -75,6 +79,8 @@ public enum FloatOp: Sendable, Equatable {
     case add, sub, mul, div, min, max, sqrt
     /// CMPccPS/PD/SS/SD with the predicate in the immediate.
     case compare
+    /// ROUNDSS/SD/PS/PD (SSE4.1): the immediate's mode (bits 0-1) or MXCSR's (bit 2 set).
+    case round
     /// ADDSUBPS/PD (SSE3): even lanes subtract, odd lanes add.
     case addSub
     /// HADDPS/PD and HSUBPS/PD (SSE3): adjacent pairs of the destination, then of the source.
@@ -130,4 +136,11 @@ public enum PackedOp: Sendable, Equatable {
     // SSSE3 (PALIGNR goes through `shuffle` for its immediate).
     case pshufb, phaddw, phaddd, phaddsw, phsubw, phsubd, phsubsw, pmaddubsw, pmulhrsw
     case psignb, psignw, psignd, pabsb, pabsw, pabsd, palignr
+    // SSE4.1 / SSE4.2 integer operations (immediate blends go through `shuffle`; the variable
+    // blends read XMM0 as their mask; the extensions read only the low 2, 4 or 8 source bytes).
+    case pminsb, pminsd, pminuw, pminud, pmaxsb, pmaxsd, pmaxuw, pmaxud, pmulld, pmuldq
+    case pcmpeqq, pcmpgtq, packusdw, phminposuw
+    case pblendvb, blendvps, blendvpd, pblendw, blendps, blendpd
+    case pmovsxbw, pmovsxbd, pmovsxbq, pmovsxwd, pmovsxwq, pmovsxdq
+    case pmovzxbw, pmovzxbd, pmovzxbq, pmovzxwd, pmovzxwq, pmovzxdq
 }

@@ -184,6 +184,7 @@ struct BlockCompiler {
     func helper(_ h: IRHelper, _ args: [Int], _ result: Int?, _ pc: UInt64) -> CompiledStep {
         let m = memory
         let a0 = args.count > 0 ? args[0] : 0, a1 = args.count > 1 ? args[1] : 0, a2 = args.count > 2 ? args[2] : 0
+        let a3 = args.count > 3 ? args[3] : 0
         let r = result ?? 0
         switch h {
         case .cpuid:
@@ -209,6 +210,14 @@ struct BlockCompiler {
             }
         case .popFlags:
             return { t, s in Helpers.popFlags(s, t[a0]) }
+        case .packed(let op, let dst) where op == .pblendvb || op == .blendvps || op == .blendvpd:
+            let slot = StateSlot.xmm(dst), mask = StateSlot.xmm(0)
+            return { t, s in
+                let v = SSE4PackedHelpers.blendVariable(op, (s[slot], s[slot + 1]), (t[a0], t[a1]), mask: (s[mask], s[mask + 1]))
+                s[slot] = v.0; s[slot + 1] = v.1
+            }
+        case .packedTest:
+            return { t, s in SSE4PackedHelpers.test(s, (t[a0], t[a1]), (t[a2], t[a3])) }
         case .packed(let op, let dst):
             let slot = StateSlot.xmm(dst)
             return { t, s in
@@ -229,6 +238,14 @@ struct BlockCompiler {
             }
         case .moveMask(let op):
             return { t, _ in t[r] = PackedHelpers.moveMask(op, (t[a0], t[a1])) }
+        case .floatArithmetic(.round, let shape, let dst, let imm) where imm & 4 != 0:
+            // ROUND* with bit 2: MXCSR.RC (bits 13-14) chooses the rounding.
+            let slot = StateSlot.xmm(dst)
+            return { t, s in
+                let mode = (imm & ~3) | UInt8(truncatingIfNeeded: (s[StateSlot.mxcsr] >> 13) & 3)
+                let v = FloatHelpers.arithmetic(.round, shape, (s[slot], s[slot + 1]), (t[a0], t[a1]), predicate: mode)
+                s[slot] = v.0; s[slot + 1] = v.1
+            }
         case .floatArithmetic(let op, let shape, let dst, let imm):
             let slot = StateSlot.xmm(dst)
             return { t, s in

@@ -36,6 +36,7 @@ enum FloatHelpers {
         case .sqrt: return b.squareRoot()
         case .compare: return Double(bitPattern: compare(a, b, predicate) ? ~0 : 0)
         case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
+        case .round: return roundX86(b, mode: predicate)
         }
     }
 
@@ -50,6 +51,7 @@ enum FloatHelpers {
         case .sqrt: return b.squareRoot()
         case .compare: return Float(bitPattern: compare(a, b, predicate) ? ~0 : 0)
         case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
+        case .round: return roundX86(b, mode: predicate)
         }
     }
 
@@ -64,6 +66,17 @@ enum FloatHelpers {
     @inline(__always) static func quieted<T: BinaryFloatingPoint>(_ x: T) -> T {
         x.isSignalingNaN ? T(sign: x.sign, exponentBitPattern: x.exponentBitPattern,
                              significandBitPattern: x.significandBitPattern | (1 << (T.significandBitCount - 1))) : x
+    }
+
+    /// ROUND*: mode 0 nearest-even, 1 down, 2 up, 3 toward zero; a NaN comes back quieted.
+    @inline(__always) static func roundX86<T: BinaryFloatingPoint>(_ x: T, mode: UInt8) -> T {
+        if x.isNaN { return quieted(x) }
+        switch mode & 3 {
+        case 0: return x.rounded(.toNearestOrEven)
+        case 1: return x.rounded(.down)
+        case 2: return x.rounded(.up)
+        default: return x.rounded(.towardZero)
+        }
     }
 
     /// ADDSUBPS/PD, HADDPS/PD, HSUBPS/PD (SSE3), lane by lane as the SDM orders the operands.

@@ -122,6 +122,13 @@ enum PackedHelpers {
         case .pshufb, .phaddw, .phaddd, .phaddsw, .phsubw, .phsubd, .phsubsw, .pmaddubsw, .pmulhrsw,
              .psignb, .psignw, .psignd, .pabsb, .pabsw, .pabsd:
             return SupplementalPackedHelpers.apply(op, d, s)
+        case .pminsb, .pminsd, .pminuw, .pminud, .pmaxsb, .pmaxsd, .pmaxuw, .pmaxud, .pmulld, .pmuldq,
+             .pcmpeqq, .pcmpgtq, .packusdw, .phminposuw,
+             .pmovsxbw, .pmovsxbd, .pmovsxbq, .pmovsxwd, .pmovsxwq, .pmovsxdq,
+             .pmovzxbw, .pmovzxbd, .pmovzxbq, .pmovzxwd, .pmovzxwq, .pmovzxdq:
+            return SSE4PackedHelpers.apply(op, d, s)
+        case .pblendvb, .blendvps, .blendvpd, .pblendw, .blendps, .blendpd:
+            return d // need XMM0 or an immediate: see `BlockCompiler` and `shuffle`
         case .pshufd, .pshuflw, .pshufhw, .shufps, .shufpd, .pmovmskb, .movmskps, .movmskpd, .palignr:
             return d
         }
@@ -198,6 +205,8 @@ enum PackedHelpers {
             return halves(r)
         case .palignr:
             return SupplementalPackedHelpers.alignRight(d, s, imm: imm)
+        case .pblendw, .blendps, .blendpd:
+            return SSE4PackedHelpers.blendImmediate(op, d, s, imm: imm)
         default:
             return d
         }

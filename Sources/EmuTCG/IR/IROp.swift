@@ -70,6 +70,8 @@ public enum IRHelper: Sendable, Equatable {
     /// An x87 instruction (escape opcode, ModRM); args[0] is the memory operand's address when
     /// it has one.
     case x87(opcode: UInt8, modrm: UInt8)
+    /// PTEST of args [dst low, dst high, src low, src high]: ZF, CF.
+    case packedTest
     /// CMPXCHG16B at args[0] (RDX:RAX vs memory; RCX:RBX stored on equality; ZF).
     case compareExchange16
 }

@@ -640,6 +640,14 @@ struct InstructionEmitter {
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = xmmSource(ops[1], aligned: true)
             _ = b.helper(.packed(op, destination: d), [lo, hi], result: false, pc: pc)
+        case .packedExtend(let op):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = floatSource(ops[1], size: i.sourceSize)
+            _ = b.helper(.packed(op, destination: d), [lo, hi], result: false, pc: pc)
+        case .ptest:
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = xmmSource(ops[1], aligned: true)
+            _ = b.helper(.packedTest, [b.get(StateSlot.xmm(d)), b.get(StateSlot.xmm(d) + 1), lo, hi], result: false, pc: pc)
         case .packedShiftImmediate(let op):
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             _ = b.helper(.packedShift(op, destination: d, count: Int(ops[1].immediateValue & 0xFF)), [], result: false, pc: pc)
