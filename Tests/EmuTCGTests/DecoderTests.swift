@@ -76,6 +76,17 @@ import Testing
         let w = try decode([0x66, 0x0F, 0x3A, 0x0E, 0xD3, 0xF0])
         #expect(w.mnemonic == .shuffle(.pblendw) && w.operands == [.xmm(2), .xmm(3), .immediate(0xF0)])
         #expect(try decode([0x66, 0x0F, 0x38, 0x37, 0xC1]).mnemonic == .packed(.pcmpgtq))
+        // pextrq r9, xmm2, 1; pinsrb xmm5, eax, 15; pextrw ecx, xmm7, 3 (SSE2 0F C5); dpps xmm0, xmm1, 0xFF
+        let e = try decode([0x66, 0x49, 0x0F, 0x3A, 0x16, 0xD1, 0x01])
+        #expect(e.mnemonic == .extractLane && e.operandSize == 8 && e.operands == [.register(9, size: 8), .xmm(2), .immediate(1)])
+        let i = try decode([0x66, 0x0F, 0x3A, 0x20, 0xE8, 0x0F])
+        #expect(i.mnemonic == .insertLane && i.operandSize == 1 && i.operands == [.xmm(5), .register(0, size: 4), .immediate(15)])
+        let w2 = try decode([0x66, 0x0F, 0xC5, 0xCF, 0x03])
+        #expect(w2.mnemonic == .extractLane && w2.operandSize == 2 && w2.operands == [.register(1, size: 4), .xmm(7), .immediate(3)])
+        #expect(try decode([0x66, 0x0F, 0x3A, 0x40, 0xC1, 0xFF]).mnemonic == .floatArithmetic(.dotProduct, .packedSingle))
+        // PEXTRW's 0F C5 form has no memory operand; the MMX forms (no 66) are #UD.
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0xC5, 0x07, 0x01]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xC4, 0xC0, 0x01]) }
         // Without 66 (or with F3) these are #UD.
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x38, 0x17, 0xC1]) }
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0xF3, 0x0F, 0x3A, 0x0B, 0xC1, 0]) }

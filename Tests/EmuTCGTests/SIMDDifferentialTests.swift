@@ -14,11 +14,17 @@ import Testing
         var prefix: UInt8?
         var opcode: [UInt8]
         var immediate = false
+        /// REX.W (PEXTRQ/PINSRQ).
+        var wide = false
+        /// Which ModRM field names a general register (never RSP, so native runs stay safe).
+        var gprInReg = false, gprInRM = false
         var description: String { name }
 
         func encode(destination: Int, source: Int, immediate imm: UInt8) -> [UInt8] {
             var bytes: [UInt8] = prefix.map { [$0] } ?? []
-            let rex = UInt8(0x40 | (destination >> 3) << 2 | (source >> 3))
+            let destination = gprInReg && destination == 4 ? 5 : destination
+            let source = gprInRM && source == 4 ? 5 : source
+            let rex = UInt8(0x40 | (wide ? 8 : 0) | (destination >> 3) << 2 | (source >> 3))
             if rex != 0x40 { bytes.append(rex) }
             bytes += [0x0F] + opcode + [UInt8(0xC0 | (destination & 7) << 3 | (source & 7))]
             if immediate { bytes.append(imm) }
@@ -54,6 +60,20 @@ import Testing
         ("pcmpgtq", 0x37), ("pminsb", 0x38), ("pminsd", 0x39), ("pminuw", 0x3A), ("pminud", 0x3B),
         ("pmaxsb", 0x3C), ("pmaxsd", 0x3D), ("pmaxuw", 0x3E), ("pmaxud", 0x3F), ("pmulld", 0x40), ("phminposuw", 0x41),
     ].map { Form(name: $0.0, prefix: 0x66, opcode: [0x38, $0.1]) }
+        + [Form(name: "pextrb", prefix: 0x66, opcode: [0x3A, 0x14], immediate: true, gprInRM: true),
+           Form(name: "pextrw", prefix: 0x66, opcode: [0x3A, 0x15], immediate: true, gprInRM: true),
+           Form(name: "pextrd", prefix: 0x66, opcode: [0x3A, 0x16], immediate: true, gprInRM: true),
+           Form(name: "pextrq", prefix: 0x66, opcode: [0x3A, 0x16], immediate: true, wide: true, gprInRM: true),
+           Form(name: "extractps", prefix: 0x66, opcode: [0x3A, 0x17], immediate: true, gprInRM: true),
+           Form(name: "pinsrb", prefix: 0x66, opcode: [0x3A, 0x20], immediate: true, gprInRM: true),
+           Form(name: "pinsrd", prefix: 0x66, opcode: [0x3A, 0x22], immediate: true, gprInRM: true),
+           Form(name: "pinsrq", prefix: 0x66, opcode: [0x3A, 0x22], immediate: true, wide: true, gprInRM: true),
+           Form(name: "pinsrw (SSE2)", prefix: 0x66, opcode: [0xC4], immediate: true, gprInRM: true),
+           Form(name: "pextrw (SSE2)", prefix: 0x66, opcode: [0xC5], immediate: true, gprInReg: true),
+           Form(name: "insertps", prefix: 0x66, opcode: [0x3A, 0x21], immediate: true),
+           Form(name: "dpps", prefix: 0x66, opcode: [0x3A, 0x40], immediate: true),
+           Form(name: "dppd", prefix: 0x66, opcode: [0x3A, 0x41], immediate: true),
+           Form(name: "mpsadbw", prefix: 0x66, opcode: [0x3A, 0x42], immediate: true)]
         + [("roundps", 0x08), ("roundpd", 0x09), ("roundss", 0x0A), ("roundsd", 0x0B),
            ("blendps", 0x0C), ("blendpd", 0x0D), ("pblendw", 0x0E)]
         .map { Form(name: $0.0, prefix: 0x66, opcode: [0x3A, $0.1], immediate: true) }
@@ -187,17 +207,40 @@ import Testing
             #expect(m.executor.run() == .syscall(at: TestMachine.code + 6))
             #expect(m.cpu.xmm(0) == (expected.bitPattern, 0x1234))
         }
-        // MOVNTDQA is an aligned load; its register form and the unassigned 0F 3A 10 are #UD.
+        // pextrb [rdi+16], xmm1, 6 stores one byte; pextrq [rdi+24], xmm1, 1 eight;
+        // pinsrw xmm3, [rdi], 7 reads two unaligned bytes; insertps xmm3, [rdi], 0x10 reads an m32
+        // into lane 1 (the source-lane bits apply only to a register).
+        _ = m.memory.poke(at + 16, [UInt8](repeating: 0xEE, count: 16))
+        m.load([0x66, 0x0F, 0x3A, 0x14, 0x4F, 0x10, 0x06, 0x66, 0x48, 0x0F, 0x3A, 0x16, 0x4F, 0x18, 0x01,
+                0x66, 0x0F, 0xC4, 0x1F, 0x07, 0x66, 0x0F, 0x3A, 0x21, 0x1F, 0xD0])
+        m.cpu[gpr: 7] = at
+        m.cpu.setXMM(1, low: 0x007F_FFFF_0001_FF80, high: 0x0004_0003_FF90_0002)
+        m.cpu.setXMM(3, low: 0x1111_2222_3333_4444, high: 0x5555_6666_7777_8888)
+        #expect(m.executor.run() == .syscall(at: TestMachine.code + 26))
+        #expect(m.memory.read(at + 16, count: 2) == [0x7F, 0xEE])
+        #expect(try m.memory.load(at + 24, size: 8, pc: 0) == 0x0004_0003_FF90_0002)
+        #expect(m.cpu.xmm(3) == (0x7FFF_0180_3333_4444, 0x0180_6666_7777_8888))
+        // MOVNTDQA loads an aligned m128 (#GP when misaligned).
+        _ = m.memory.poke(TestMachine.data + 0x300, (0..<16).map { UInt8($0) })
+        m.load([0x66, 0x0F, 0x38, 0x2A, 0x27]) // movntdqa xmm4, [rdi]
+        m.cpu[gpr: 7] = TestMachine.data + 0x300
+        #expect(m.executor.run() == .syscall(at: TestMachine.code + 5))
+        #expect(m.cpu.xmm(4) == (0x0706_0504_0302_0100, 0x0F0E_0D0C_0B0A_0908))
+        m.load([0x66, 0x0F, 0x38, 0x2A, 0x27])
+        m.cpu[gpr: 7] = TestMachine.data + 0x308
+        #expect(m.executor.run() == .exception(.generalProtection(pc: TestMachine.code)))
+        // MOVNTDQA's register form and the unassigned 0F 3A 10 are #UD.
         #expect(m.run([0x66, 0x0F, 0x38, 0x2A, 0xC1]) == .exception(.invalidOpcode(pc: TestMachine.code)))
         #expect(m.run([0x66, 0x0F, 0x3A, 0x10, 0xC1, 0]) == .exception(.invalidOpcode(pc: TestMachine.code)))
     }
 
-    @Test func cpuidAdvertisesSSE3AndSSSE3ButNotSSE4() throws {
+    @Test func cpuidAdvertisesSSE3SSSE3AndSSE41ButNotSSE42() throws {
         let (_, _, ecx, _) = CPUID.query(leaf: 1, subleaf: 0)
         #expect(ecx & 1 != 0, "SSE3")
         #expect(ecx & (1 << 9) != 0, "SSSE3")
+        #expect(ecx & (1 << 19) != 0, "SSE4.1")
         #expect(ecx & (1 << 3) == 0, "MONITOR/MWAIT (not available at CPL 3)")
-        #expect(ecx & (1 << 19 | 1 << 20) == 0, "SSE4.1, SSE4.2 are not implemented yet")
+        #expect(ecx & (1 << 20) == 0, "SSE4.2 (CRC32, PCMPxSTRx) is not implemented yet")
     }
 
     /// FISTTP (SSE3's x87 member) truncates whatever the rounding control says, and stores the

@@ -429,6 +429,33 @@ private struct Cursor {
             let m = try modrm()
             let imm = try imm8() & 0xFF
             return make(.floatArithmetic(.round, shape), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)], source: shape.memorySize)
+        case 0x14, 0x15, 0x16, 0x17:
+            // PEXTRB, PEXTRW, PEXTRD/Q, EXTRACTPS
+            let n = [1, 2, rexW ? 8 : 4, 4][Int(op - 0x14)]
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            let destination: Operand = m.memory.map { .memory($0) } ?? .register(m.rm, size: n == 8 ? 8 : 4)
+            return make(.extractLane, n, [destination, .xmm(m.reg), .immediate(imm)])
+        case 0x20, 0x22:
+            // PINSRB, PINSRD/Q
+            let n = op == 0x20 ? 1 : (rexW ? 8 : 4)
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            let source: Operand = m.memory.map { .memory($0) } ?? .register(m.rm, size: n == 8 ? 8 : 4)
+            return make(.insertLane, n, [.xmm(m.reg), source, .immediate(imm)])
+        case 0x21:
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.insertps, 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)], source: 4)
+        case 0x40, 0x41:
+            let shape: FloatShape = op == 0x40 ? .packedSingle : .packedDouble
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.floatArithmetic(.dotProduct, shape), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)], source: 16)
+        case 0x42:
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.shuffle(.mpsadbw), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
         case 0x0C, 0x0D, 0x0E, 0x0F:
             let ops: [PackedOp] = [.blendps, .blendpd, .pblendw, .palignr]
             let m = try modrm()
@@ -672,6 +699,20 @@ private struct Cursor {
             guard p66 || pF3 || pF2 else { throw invalid }
             let imm = try imm8() & 0xFF
             return make(.shuffle(pop), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
+        case 0xC4:
+            // PINSRW xmm, r32/m16, imm (SSE2; the MMX form is not implemented)
+            guard p66 && !pF3 && !pF2 else { throw invalid }
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            let source: Operand = m.memory.map { .memory($0) } ?? .register(m.rm, size: 4)
+            return make(.insertLane, 2, [.xmm(m.reg), source, .immediate(imm)])
+        case 0xC5:
+            // PEXTRW r32, xmm, imm (SSE2 register form)
+            guard p66 && !pF3 && !pF2 else { throw invalid }
+            let m = try modrm()
+            guard m.memory == nil else { throw invalid }
+            let imm = try imm8() & 0xFF
+            return make(.extractLane, 2, [.register(m.reg, size: 4), .xmm(m.rm), .immediate(imm)])
         case 0xC6:
             guard !pF3 && !pF2 else { throw invalid }
             let m = try modrm()

@@ -68,6 +68,15 @@ public enum Mnemonic: Sendable, Equatable {
     case convertFloat(FloatConversion)
     /// PMOVSX*/PMOVZX* (SSE4.1): destination XMM, source XMM or `sourceSize` bytes of memory.
     case packedExtend(PackedOp)
+    /// PEXTRB/W/D/Q, EXTRACTPS: destination r32/r64 (zero-extended) or memory of `operandSize`
+    /// bytes, source XMM, immediate lane index.
+    case extractLane
+    /// PINSRB/W/D/Q: destination XMM, source r32/r64 (its low `operandSize` bytes) or memory,
+    /// immediate lane index.
+    case insertLane
+    /// INSERTPS (SSE4.1): destination XMM, source XMM or m32, immediate (source lane, destination
+    /// lane, zero mask).
+    case insertps
     /// PTEST (SSE4.1): ZF when dst AND src is zero, CF when src AND NOT dst is zero.
     case ptest
     /// UCOMISS/UCOMISD/COMISS/COMISD: flags from comparing two scalars.
@@ -81,6 +90,9 @@ public enum FloatOp: Sendable, Equatable {
     case compare
     /// ROUNDSS/SD/PS/PD (SSE4.1): the immediate's mode (bits 0-1) or MXCSR's (bit 2 set).
     case round
+    /// DPPS/DPPD (SSE4.1): products selected by immediate bits 4-7, summed, broadcast to the lanes
+    /// selected by bits 0-3.
+    case dotProduct
     /// ADDSUBPS/PD (SSE3): even lanes subtract, odd lanes add.
     case addSub
     /// HADDPS/PD and HSUBPS/PD (SSE3): adjacent pairs of the destination, then of the source.
@@ -143,4 +155,6 @@ public enum PackedOp: Sendable, Equatable {
     case pblendvb, blendvps, blendvpd, pblendw, blendps, blendpd
     case pmovsxbw, pmovsxbd, pmovsxbq, pmovsxwd, pmovsxwq, pmovsxdq
     case pmovzxbw, pmovzxbd, pmovzxbq, pmovzxwd, pmovzxwq, pmovzxdq
+    /// MPSADBW (immediate through `shuffle`).
+    case mpsadbw
 }

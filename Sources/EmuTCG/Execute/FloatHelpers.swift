@@ -37,6 +37,7 @@ enum FloatHelpers {
         case .compare: return Double(bitPattern: compare(a, b, predicate) ? ~0 : 0)
         case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
         case .round: return roundX86(b, mode: predicate)
+        case .dotProduct: return a * b // handled by `dotProduct`
         }
     }
 
@@ -52,6 +53,7 @@ enum FloatHelpers {
         case .compare: return Float(bitPattern: compare(a, b, predicate) ? ~0 : 0)
         case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
         case .round: return roundX86(b, mode: predicate)
+        case .dotProduct: return a * b // handled by `dotProduct`
         }
     }
 
@@ -79,6 +81,27 @@ enum FloatHelpers {
         }
     }
 
+    @inline(__always) static func x86Mul<T: BinaryFloatingPoint>(_ a: T, _ b: T) -> T {
+        if a.isNaN { return quieted(a) }
+        if b.isNaN { return quieted(b) }
+        return a * b
+    }
+
+    /// DPPS/DPPD in the SDM's order: masked products (+0 where unselected), pairwise sums, the
+    /// total broadcast to the lanes selected by the low immediate bits (+0 elsewhere).
+    static func dotProduct(double: Bool, _ d: V, _ s: V, imm: UInt8) -> V {
+        if double {
+            let x = [Double(bitPattern: d.0), Double(bitPattern: d.1)], y = [Double(bitPattern: s.0), Double(bitPattern: s.1)]
+            let p = (0..<2).map { imm & (0x10 << UInt8($0)) != 0 ? x86Mul(x[$0], y[$0]) : 0.0 }
+            let total = x86AddOrSub(p[0], p[1], subtract: false)
+            return (imm & 1 != 0 ? total.bitPattern : 0, imm & 2 != 0 ? total.bitPattern : 0)
+        }
+        let x = singles(d), y = singles(s)
+        let p = (0..<4).map { imm & (0x10 << UInt8($0)) != 0 ? x86Mul(x[$0], y[$0]) : Float(0) }
+        let total = x86AddOrSub(x86AddOrSub(p[0], p[1], subtract: false), x86AddOrSub(p[2], p[3], subtract: false), subtract: false)
+        return pack((0..<4).map { imm & (1 << UInt8($0)) != 0 ? total : Float(0) })
+    }
+
     /// ADDSUBPS/PD, HADDPS/PD, HSUBPS/PD (SSE3), lane by lane as the SDM orders the operands.
     static func horizontal(_ op: FloatOp, double: Bool, _ d: V, _ s: V) -> V {
         let subtract = op == .horizontalSub
@@ -98,6 +121,7 @@ enum FloatHelpers {
     }
 
     static func arithmetic(_ op: FloatOp, _ shape: FloatShape, _ d: V, _ s: V, predicate: UInt8) -> V {
+        if op == .dotProduct { return dotProduct(double: shape == .packedDouble, d, s, imm: predicate) }
         if op == .addSub || op == .horizontalAdd || op == .horizontalSub {
             return horizontal(op, double: shape == .packedDouble, d, s)
         }

@@ -127,7 +127,7 @@ enum PackedHelpers {
              .pmovsxbw, .pmovsxbd, .pmovsxbq, .pmovsxwd, .pmovsxwq, .pmovsxdq,
              .pmovzxbw, .pmovzxbd, .pmovzxbq, .pmovzxwd, .pmovzxwq, .pmovzxdq:
             return SSE4PackedHelpers.apply(op, d, s)
-        case .pblendvb, .blendvps, .blendvpd, .pblendw, .blendps, .blendpd:
+        case .pblendvb, .blendvps, .blendvpd, .pblendw, .blendps, .blendpd, .mpsadbw:
             return d // need XMM0 or an immediate: see `BlockCompiler` and `shuffle`
         case .pshufd, .pshuflw, .pshufhw, .shufps, .shufpd, .pmovmskb, .movmskps, .movmskpd, .palignr:
             return d
@@ -207,6 +207,8 @@ enum PackedHelpers {
             return SupplementalPackedHelpers.alignRight(d, s, imm: imm)
         case .pblendw, .blendps, .blendpd:
             return SSE4PackedHelpers.blendImmediate(op, d, s, imm: imm)
+        case .mpsadbw:
+            return SSE4PackedHelpers.multipleSumsOfAbsoluteDifferences(d, s, imm: imm)
         default:
             return d
         }

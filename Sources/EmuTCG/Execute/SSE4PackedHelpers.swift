@@ -90,6 +90,20 @@ enum SSE4PackedHelpers {
         return ((d.0 & ~select.0) | (s.0 & select.0), (d.1 & ~select.1) | (s.1 & select.1))
     }
 
+    /// MPSADBW: eight sums of absolute differences between 4-byte windows of the destination
+    /// (starting at byte 0 or 4, immediate bit 2, then sliding) and one source dword (bits 0-1).
+    static func multipleSumsOfAbsoluteDifferences(_ d: V, _ s: V, imm: UInt8) -> V {
+        let x = PackedHelpers.bytes(d), y = PackedHelpers.bytes(s)
+        let dBase = Int(imm & 4), sBase = Int(imm & 3) * 4
+        var r = SIMD8<UInt16>()
+        for i in 0..<8 {
+            var sum = 0
+            for k in 0..<4 { sum += abs(Int(x[dBase + i + k]) - Int(y[sBase + k])) }
+            r[i] = UInt16(sum)
+        }
+        return halves(r)
+    }
+
     /// PTEST: ZF = (dst AND src) == 0, CF = (src AND NOT dst) == 0; OF, SF, AF, PF cleared.
     static func test(_ state: UnsafeMutablePointer<UInt64>, _ d: V, _ s: V) {
         var f: UInt64 = 0

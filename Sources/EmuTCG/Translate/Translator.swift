@@ -166,6 +166,14 @@ struct InstructionEmitter {
         return (v, b.binary(.add, sp, UInt64(size)))
     }
 
+    /// Replaces `bytes` bytes of XMM `xmm` at bit offset `bit` (within one half) by `v`.
+    mutating func insert(_ v: IRTemp, bytes: Int, bit: Int, xmm: Int) {
+        let slot = StateSlot.xmm(xmm) + bit / 64, shift = UInt64(bit % 64)
+        let field: UInt64 = (bytes == 8 ? ~0 : (1 << UInt64(bytes * 8)) - 1) << shift
+        let placed = shift == 0 ? v : b.binary(.shl, v, shift)
+        b.put(slot, b.binary(.or, b.binary(.and, b.get(slot), ~field), placed))
+    }
+
     /// Source of a packed operation as (low, high) temps; m128 operands checked for alignment
     /// when `aligned`.
     mutating func xmmSource(_ o: Operand, aligned: Bool) -> (IRTemp, IRTemp) {
@@ -644,6 +652,40 @@ struct InstructionEmitter {
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = floatSource(ops[1], size: i.sourceSize)
             _ = b.helper(.packed(op, destination: d), [lo, hi], result: false, pc: pc)
+        case .extractLane:
+            guard case .xmm(let x) = ops[1] else { return .exception(.invalidOpcode(pc: pc)) }
+            let n = size, lane = Int(ops[2].immediateValue) & (16 / n - 1)
+            let bit = lane * n * 8
+            var v = b.get(StateSlot.xmm(x) + bit / 64)
+            if bit % 64 != 0 { v = b.binary(.shr, v, UInt64(bit % 64)) }
+            write(locate(ops[0], size: n), b.zeroExtend(v, size: n))
+        case .insertLane:
+            guard case .xmm(let x) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let n = size, lane = Int(ops[2].immediateValue) & (16 / n - 1)
+            let v = b.zeroExtend(read(locate(ops[1], size: n)), size: n)
+            insert(v, bytes: n, bit: lane * n * 8, xmm: x)
+        case .insertps:
+            guard case .xmm(let x) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let imm = Int(ops[2].immediateValue & 0xFF)
+            let v: IRTemp
+            switch ops[1] {
+            case .xmm(let s):
+                let from = (imm >> 6) & 3
+                var w = b.get(StateSlot.xmm(s) + from / 2)
+                if from & 1 != 0 { w = b.binary(.shr, w, 32) }
+                v = b.zeroExtend(w, size: 4)
+            case .memory(let m):
+                v = b.load(address(m), size: 4, pc: pc)
+            default:
+                return .exception(.invalidOpcode(pc: pc))
+            }
+            insert(v, bytes: 4, bit: ((imm >> 4) & 3) * 32, xmm: x)
+            for half in 0..<2 {
+                var clear: UInt64 = 0
+                if imm & (1 << (2 * half)) != 0 { clear |= 0xFFFF_FFFF }
+                if imm & (1 << (2 * half + 1)) != 0 { clear |= 0xFFFF_FFFF_0000_0000 }
+                if clear != 0 { b.put(StateSlot.xmm(x) + half, b.binary(.and, b.get(StateSlot.xmm(x) + half), ~clear)) }
+            }
         case .ptest:
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = xmmSource(ops[1], aligned: true)
