@@ -84,6 +84,13 @@ import Testing
         let w2 = try decode([0x66, 0x0F, 0xC5, 0xCF, 0x03])
         #expect(w2.mnemonic == .extractLane && w2.operandSize == 2 && w2.operands == [.register(1, size: 4), .xmm(7), .immediate(3)])
         #expect(try decode([0x66, 0x0F, 0x3A, 0x40, 0xC1, 0xFF]).mnemonic == .floatArithmetic(.dotProduct, .packedSingle))
+        // pcmpistri xmm0, [rax], 0x1A; crc32 r10, qword [rbx]; crc32 ecx, ah
+        let c = try decode([0x66, 0x0F, 0x3A, 0x63, 0x00, 0x1A])
+        #expect(c.mnemonic == .stringCompare(explicit: false, index: true) && c.length == 6)
+        let q = try decode([0xF2, 0x4C, 0x0F, 0x38, 0xF1, 0x13])
+        #expect(q.mnemonic == .crc32 && q.operandSize == 8 && q.sourceSize == 8 && q.operands[0] == .register(10, size: 8))
+        let h = try decode([0xF2, 0x0F, 0x38, 0xF0, 0xCC])
+        #expect(h.mnemonic == .crc32 && h.operands == [.register(1, size: 4), .highByte(0)])
         // PEXTRW's 0F C5 form has no memory operand; the MMX forms (no 66) are #UD.
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0xC5, 0x07, 0x01]) }
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xC4, 0xC0, 0x01]) }

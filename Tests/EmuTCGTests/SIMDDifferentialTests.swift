@@ -18,10 +18,14 @@ import Testing
         var wide = false
         /// Which ModRM field names a general register (never RSP, so native runs stay safe).
         var gprInReg = false, gprInRM = false
+        /// String operands: XMM bytes from a small alphabet with zeros, RAX/RDX short lengths.
+        var strings = false
+        /// A 66 before the mandatory prefix (CRC32 r32, r/m16).
+        var operandSizePrefix = false
         var description: String { name }
 
         func encode(destination: Int, source: Int, immediate imm: UInt8) -> [UInt8] {
-            var bytes: [UInt8] = prefix.map { [$0] } ?? []
+            var bytes: [UInt8] = (operandSizePrefix ? [0x66] : []) + (prefix.map { [$0] } ?? [])
             let destination = gprInReg && destination == 4 ? 5 : destination
             let source = gprInRM && source == 4 ? 5 : source
             let rex = UInt8(0x40 | (wide ? 8 : 0) | (destination >> 3) << 2 | (source >> 3))
@@ -78,6 +82,19 @@ import Testing
            ("blendps", 0x0C), ("blendpd", 0x0D), ("pblendw", 0x0E)]
         .map { Form(name: $0.0, prefix: 0x66, opcode: [0x3A, $0.1], immediate: true) }
 
+    /// SSE4.2: the string compares with many immediates, and CRC32 of every source width.
+    static let sse42: [Form] = [
+        Form(name: "pcmpestrm", prefix: 0x66, opcode: [0x3A, 0x60], immediate: true, strings: true),
+        Form(name: "pcmpestri", prefix: 0x66, opcode: [0x3A, 0x61], immediate: true, strings: true),
+        Form(name: "pcmpestri rex.w", prefix: 0x66, opcode: [0x3A, 0x61], immediate: true, wide: true, strings: true),
+        Form(name: "pcmpistrm", prefix: 0x66, opcode: [0x3A, 0x62], immediate: true, strings: true),
+        Form(name: "pcmpistri", prefix: 0x66, opcode: [0x3A, 0x63], immediate: true, strings: true),
+        Form(name: "crc32 r32, r8", prefix: 0xF2, opcode: [0x38, 0xF0], gprInReg: true, gprInRM: true),
+        Form(name: "crc32 r32, r16", prefix: 0xF2, opcode: [0x38, 0xF1], gprInReg: true, gprInRM: true, operandSizePrefix: true),
+        Form(name: "crc32 r32, r32", prefix: 0xF2, opcode: [0x38, 0xF1], gprInReg: true, gprInRM: true),
+        Form(name: "crc32 r64, r64", prefix: 0xF2, opcode: [0x38, 0xF1], wide: true, gprInReg: true, gprInRM: true),
+    ]
+
     /// Integer lanes at the saturation and sign edges.
     static let specialIntegers: [UInt64] = [0x8000_8000_8000_8000, 0x7FFF_7FFF_7FFF_7FFF, 0x8080_8080_7F7F_7F7F,
                                             0xFF00_00FF_8001_7FFE, 0x8000_0000_7FFF_FFFF, 0xFFFF_FFFF_0000_0000,
@@ -121,7 +138,20 @@ import Testing
                 let code = form.encode(destination: destination, source: source, immediate: UInt8.random(in: 0...255, using: &rng))
                 var regs = (0..<16).map { _ in UInt64.random(in: 0...UInt64.max, using: &rng) }
                 regs[4] = 0
-                let xmm = (0..<32).map { _ in lane(&rng) }
+                var xmm = (0..<32).map { _ in lane(&rng) }
+                if form.strings {
+                    let alphabet: [UInt64] = [0, 0x61, 0x62, 0x63, 0x7A, 0x80, 0xFF, 0x61]
+                    let zeroOdds = Int.random(in: 2...40, using: &rng)
+                    xmm = (0..<32).map { _ in
+                        (0..<8).reduce(UInt64(0)) { acc, k in
+                            let c = Int.random(in: 0..<zeroOdds, using: &rng) == 0 ? 0 : (alphabet.randomElement(using: &rng) ?? 0x61)
+                            return acc | c << UInt64(8 * k)
+                        }
+                    }
+                    regs[0] = UInt64(bitPattern: Int64.random(in: -20...20, using: &rng))
+                    regs[2] = UInt64(bitPattern: Int64.random(in: -20...20, using: &rng))
+                    if Int.random(in: 0..<8, using: &rng) == 0 { regs[0] = UInt64.random(in: 0...UInt64.max, using: &rng) }
+                }
                 // CMP RAX, RBX then STC: flags that an instruction must keep or overwrite.
                 let full: [UInt8] = [0x48, 0x39, 0xD8, 0xF9] + code
                 let native = full + [0xC3]
@@ -181,6 +211,12 @@ import Testing
         #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
     }
 
+    @Test(arguments: sse42)
+    func sse42MatchesTheHostCPU(_ form: Form) throws {
+        let failures = try Self.differences([form], cases: 1500, seed: 0x55E42)
+        #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
+    }
+
     @Test func sse4MemoryFormsAndMXCSRRounding() throws {
         let m = try TestMachine()
         let at = TestMachine.data + 0x205 // misaligned
@@ -229,18 +265,37 @@ import Testing
         m.load([0x66, 0x0F, 0x38, 0x2A, 0x27])
         m.cpu[gpr: 7] = TestMachine.data + 0x308
         #expect(m.executor.run() == .exception(.generalProtection(pc: TestMachine.code)))
+        // pcmpistri xmm1, [rdi], 0x0C (equal ordered) takes an unaligned m128: "ab" found at 3.
+        _ = m.memory.poke(at, Array("xyzabq".utf8) + [0])
+        m.load([0x66, 0x0F, 0x3A, 0x63, 0x0F, 0x0C])
+        m.cpu[gpr: 7] = at
+        m.cpu.setXMM(1, low: 0x6261, high: 0)
+        #expect(m.executor.run() == .syscall(at: TestMachine.code + 6))
+        #expect(m.cpu[gpr: 1] == 3)
+        // crc32 eax, byte [rdi] over "123456789" from ~0, inverted: CRC-32C's check value.
+        _ = m.memory.poke(TestMachine.data + 0x400, Array("123456789".utf8))
+        var crc: UInt64 = 0xFFFF_FFFF
+        for k in 0..<9 {
+            m.load([0xF2, 0x0F, 0x38, 0xF0, 0x07]) // crc32 eax, byte [rdi]
+            m.cpu[gpr: 0] = crc
+            m.cpu[gpr: 7] = TestMachine.data + 0x400 + UInt64(k)
+            #expect(m.executor.run() == .syscall(at: TestMachine.code + 5))
+            crc = m.cpu[gpr: 0]
+        }
+        #expect(crc ^ 0xFFFF_FFFF == 0xE306_9283)
         // MOVNTDQA's register form and the unassigned 0F 3A 10 are #UD.
         #expect(m.run([0x66, 0x0F, 0x38, 0x2A, 0xC1]) == .exception(.invalidOpcode(pc: TestMachine.code)))
         #expect(m.run([0x66, 0x0F, 0x3A, 0x10, 0xC1, 0]) == .exception(.invalidOpcode(pc: TestMachine.code)))
     }
 
-    @Test func cpuidAdvertisesSSE3SSSE3AndSSE41ButNotSSE42() throws {
+    @Test func cpuidAdvertisesSSE3ThroughSSE42() throws {
         let (_, _, ecx, _) = CPUID.query(leaf: 1, subleaf: 0)
         #expect(ecx & 1 != 0, "SSE3")
         #expect(ecx & (1 << 9) != 0, "SSSE3")
         #expect(ecx & (1 << 19) != 0, "SSE4.1")
+        #expect(ecx & (1 << 20) != 0, "SSE4.2")
         #expect(ecx & (1 << 3) == 0, "MONITOR/MWAIT (not available at CPL 3)")
-        #expect(ecx & (1 << 20) == 0, "SSE4.2 (CRC32, PCMPxSTRx) is not implemented yet")
+        #expect(ecx & (1 << 28 | 1 << 27 | 1 << 26) == 0, "AVX, OSXSAVE, XSAVE are not implemented")
     }
 
     /// FISTTP (SSE3's x87 member) truncates whatever the rounding control says, and stores the

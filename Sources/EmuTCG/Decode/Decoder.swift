@@ -362,6 +362,13 @@ private struct Cursor {
     /// 0F 38 xx: SSSE3 and later. Only the 66-prefixed XMM forms (the MMX ones are #UD).
     mutating func threeByte38() throws(DecodeError) -> Instruction {
         let op = try byte()
+        if prefixes.repne && (op == 0xF0 || op == 0xF1) {
+            // CRC32 r32/r64, r/m8 (F0) or r/m16/32/64 (F1)
+            let m = try modrm()
+            let source = op == 0xF0 ? 1 : (rexW ? 8 : (prefixes.operandSizeOverride ? 2 : 4))
+            let size = rexW ? 8 : 4
+            return make(.crc32, size, [.register(m.reg, size: size), rmOperand(m, size: source)], source: source)
+        }
         guard prefixes.operandSizeOverride && !prefixes.rep && !prefixes.repne else { throw invalid }
         let pop: PackedOp
         switch op {
@@ -456,6 +463,11 @@ private struct Cursor {
             let m = try modrm()
             let imm = try imm8() & 0xFF
             return make(.shuffle(.mpsadbw), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
+        case 0x60, 0x61, 0x62, 0x63:
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.stringCompare(explicit: op < 0x62, index: op & 1 != 0), rexW ? 8 : 4,
+                        [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
         case 0x0C, 0x0D, 0x0E, 0x0F:
             let ops: [PackedOp] = [.blendps, .blendpd, .pblendw, .palignr]
             let m = try modrm()

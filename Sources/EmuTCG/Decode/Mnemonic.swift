@@ -77,6 +77,11 @@ public enum Mnemonic: Sendable, Equatable {
     /// INSERTPS (SSE4.1): destination XMM, source XMM or m32, immediate (source lane, destination
     /// lane, zero mask).
     case insertps
+    /// PCMPESTRI/PCMPESTRM/PCMPISTRI/PCMPISTRM (SSE4.2): first XMM, second XMM or m128 (no
+    /// alignment), immediate; `operandSize` 8 when REX.W makes the explicit lengths RAX/RDX.
+    case stringCompare(explicit: Bool, index: Bool)
+    /// CRC32 r32/r64, r/m8/16/32/64 (SSE4.2); `sourceSize` is the source's.
+    case crc32
     /// PTEST (SSE4.1): ZF when dst AND src is zero, CF when src AND NOT dst is zero.
     case ptest
     /// UCOMISS/UCOMISD/COMISS/COMISD: flags from comparing two scalars.

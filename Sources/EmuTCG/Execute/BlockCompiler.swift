@@ -216,6 +216,12 @@ struct BlockCompiler {
                 let v = SSE4PackedHelpers.blendVariable(op, (s[slot], s[slot + 1]), (t[a0], t[a1]), mask: (s[mask], s[mask + 1]))
                 s[slot] = v.0; s[slot + 1] = v.1
             }
+        case .stringCompare(let explicit, let index, let imm, let size):
+            return { t, s in
+                StringCompareHelpers.compare(s, a: (t[a0], t[a1]), b: (t[a2], t[a3]), explicit: explicit, index: index, imm: imm, size: size)
+            }
+        case .crc32(let bytes):
+            return { t, _ in t[r] = StringCompareHelpers.crc32c(t[a0], t[a1], bytes: bytes) }
         case .packedTest:
             return { t, s in SSE4PackedHelpers.test(s, (t[a0], t[a1]), (t[a2], t[a3])) }
         case .packed(let op, let dst):

@@ -70,6 +70,11 @@ public enum IRHelper: Sendable, Equatable {
     /// An x87 instruction (escape opcode, ModRM); args[0] is the memory operand's address when
     /// it has one.
     case x87(opcode: UInt8, modrm: UInt8)
+    /// PCMPxSTRx of args [first low, first high, second low, second high]; reads RAX/RDX
+    /// (explicit lengths), writes ECX or XMM0 and the flags.
+    case stringCompare(explicit: Bool, index: Bool, immediate: UInt8, size: Int)
+    /// CRC32C of args [crc, value] over `bytes` bytes → result.
+    case crc32(bytes: Int)
     /// PTEST of args [dst low, dst high, src low, src high]: ZF, CF.
     case packedTest
     /// CMPXCHG16B at args[0] (RDX:RAX vs memory; RCX:RBX stored on equality; ZF).

@@ -36,7 +36,7 @@ enum FlagLiveness {
             return false
         case .mov, .movzx, .movsx, .movsxd, .lea, .push, .pop, .xchg, .nop, .pause, .fence, .bswap, .not,
              .signExtendAccumulator, .signExtendIntoDX, .leave, .call, .jmp, .ret, .move128, .alignedMove128,
-             .movdToXMM, .movdFromXMM, .movq, .movss, .movsdSSE, .movlp, .movhp, .movhlps, .movlhps, .movddup, .packed, .packedExtend, .extractLane, .insertLane, .insertps,
+             .movdToXMM, .movdFromXMM, .movq, .movss, .movsdSSE, .movlp, .movhp, .movhlps, .movlhps, .movddup, .packed, .packedExtend, .extractLane, .insertLane, .insertps, .crc32,
              .packedShiftImmediate, .shuffle, .moveMask, .cld, .std, .div, .idiv, .movs, .stos, .lods, .cpuid,
              .rdtsc, .floatArithmetic, .convertFloat, .convertIntegerToFloat, .convertFloatToInteger, .ldmxcsr,
              .stmxcsr, .jrcxz:

@@ -686,6 +686,18 @@ struct InstructionEmitter {
                 if imm & (1 << (2 * half + 1)) != 0 { clear |= 0xFFFF_FFFF_0000_0000 }
                 if clear != 0 { b.put(StateSlot.xmm(x) + half, b.binary(.and, b.get(StateSlot.xmm(x) + half), ~clear)) }
             }
+        case .stringCompare(let explicit, let index):
+            guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let (lo, hi) = xmmSource(ops[1], aligned: false)
+            let imm = UInt8(ops[2].immediateValue & 0xFF)
+            _ = b.helper(.stringCompare(explicit: explicit, index: index, immediate: imm, size: size),
+                         [b.get(StateSlot.xmm(d)), b.get(StateSlot.xmm(d) + 1), lo, hi], result: false, pc: pc)
+        case .crc32:
+            guard case .register(let r, _) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
+            let v = read(locate(ops[1], size: i.sourceSize))
+            if let c = b.helper(.crc32(bytes: i.sourceSize), [b.get(r), v], result: true, pc: pc) {
+                writeGPR(r, size: size, c)
+            }
         case .ptest:
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = xmmSource(ops[1], aligned: true)
