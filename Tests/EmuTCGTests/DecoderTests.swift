@@ -25,6 +25,10 @@ import Testing
         let c = try decode([0xF0, 0x48, 0x0F, 0xC7, 0x4F, 0x08])
         #expect(c.mnemonic == .cmpxchg16b && c.prefixes.lock && c.length == 6)
         #expect(c.operands == [.memory(MemoryOperand(base: 7, displacement: 8))])
+        // F3 0F BD is LZCNT (ABM advertised); F3 0F BC stays BSF (no BMI1); 0F BD is BSR.
+        #expect(try decode([0xF3, 0x48, 0x0F, 0xBD, 0xC1]).mnemonic == .lzcnt)
+        #expect(try decode([0xF3, 0x0F, 0xBC, 0xC1]).mnemonic == .bsf)
+        #expect(try decode([0x0F, 0xBD, 0xC1]).mnemonic == .bsr)
         // Without F3, 0F B8 is JMPE (IA-64 only): #UD. CMPXCHG16B needs a memory operand.
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xB8, 0xC0]) }
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x48, 0x0F, 0xC7, 0xC8]) }

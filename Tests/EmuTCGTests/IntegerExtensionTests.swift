@@ -2,19 +2,22 @@ import CEmuTCGTestSupport
 import Testing
 @testable import EmuTCG
 
-/// POPCNT against the host CPU, and CMPXCHG16B's success, failure and alignment rules.
+/// POPCNT and LZCNT against the host CPU (which must have them, as every x86-64 CPU since 2013
+/// does), and CMPXCHG16B's success, failure and alignment rules.
 @Suite struct IntegerExtensionTests {
     static let registers = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
 
-    /// `POPCNT dst, src` at `size` bytes (2, 4, 8) between any two registers but RSP.
-    static func popcnt(size: Int, destination: Int, source: Int) -> [UInt8] {
+    /// `POPCNT dst, src` (or another F3 0F `opcode`) at `size` bytes (2, 4, 8) between any two registers but RSP.
+    static func popcnt(size: Int, destination: Int, source: Int, opcode: UInt8 = 0xB8) -> [UInt8] {
         var bytes: [UInt8] = size == 2 ? [0x66, 0xF3] : [0xF3]
         let rex = UInt8(0x40 | (size == 8 ? 8 : 0) | (destination >> 3) << 2 | (source >> 3))
         if rex != 0x40 { bytes.append(rex) }
-        return bytes + [0x0F, 0xB8, UInt8(0xC0 | (destination & 7) << 3 | (source & 7))]
+        return bytes + [0x0F, opcode, UInt8(0xC0 | (destination & 7) << 3 | (source & 7))]
     }
 
-    @Test func popcntMatchesTheHostCPU() throws {
+    /// POPCNT (F3 0F B8) defines every arithmetic flag; LZCNT (F3 0F BD) only CF and ZF.
+    @Test(arguments: [(UInt8(0xB8), RFlags.arithmetic), (UInt8(0xBD), RFlags.cf | RFlags.zf)])
+    func bitCountsMatchTheHostCPU(_ opcode: UInt8, _ flags: UInt64) throws {
         let machine = try TestMachine()
         guard let page = emu_native_code_page() else { Issue.record("no executable page"); return }
         var rng = SeededGenerator(seed: 0xB8)
@@ -28,7 +31,7 @@ import Testing
             if n % 11 == 0 { regs[source] = UInt64.max }
             regs[4] = 0
             // CMP RAX, RBX and STC leave a mix of flags set that POPCNT must clear (all but ZF).
-            let code: [UInt8] = [0x48, 0x39, 0xD8, 0xF9] + Self.popcnt(size: size, destination: destination, source: source)
+            let code: [UInt8] = [0x48, 0x39, 0xD8, 0xF9] + Self.popcnt(size: size, destination: destination, source: source, opcode: opcode)
             let native = code + [0xC3]
             page.copyMemory(from: native, byteCount: native.count)
             var hostRegs = regs
@@ -37,7 +40,6 @@ import Testing
             machine.load(code)
             for r in 0..<16 where r != 4 { machine.cpu[gpr: r] = regs[r] }
             let stop = machine.executor.run()
-            let flags = RFlags.arithmetic
             var diff: String?
             if stop != .syscall(at: TestMachine.code + UInt64(code.count)) { diff = "stopped with \(stop)" }
             for r in 0..<16 where r != 4 && diff == nil && machine.cpu[gpr: r] != hostRegs[r] {
@@ -46,7 +48,7 @@ import Testing
             if diff == nil && machine.cpu.rflags & flags != hostFlags & flags {
                 diff = "flags: host \(String(hostFlags & flags, radix: 16)) emu \(String(machine.cpu.rflags & flags, radix: 16))"
             }
-            if let diff { failures.append("popcnt size \(size) r\(destination), r\(source)=\(String(regs[source], radix: 16)): \(diff)") }
+            if let diff { failures.append("0F \(String(opcode, radix: 16)) size \(size) r\(destination), r\(source)=\(String(regs[source], radix: 16)): \(diff)") }
         }
         #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
     }
@@ -104,7 +106,8 @@ import Testing
         #expect(m.run([0x48, 0x0F, 0xC7, 0xC8]) == .exception(.invalidOpcode(pc: TestMachine.code)))
     }
 
-    @Test func cpuidAdvertisesPopcntAndCX16() throws {
+    @Test func cpuidAdvertisesPopcntCX16AndLZCNT() throws {
+        #expect(CPUID.query(leaf: 0x8000_0001, subleaf: 0).2 & (1 << 5) != 0, "ABM (LZCNT)")
         let m = try TestMachine()
         m.load([0x0F, 0xA2]) // cpuid
         m.cpu[gpr: 0] = 1; m.cpu[gpr: 1] = 0

@@ -2,7 +2,7 @@
 ///
 /// Vendor "EmuTCGx86-64" (neither Intel nor AMD, so guests take their generic paths). Leaf 1
 /// advertises FPU (x87), TSC, CX8, CMOV, SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2, CX16 and
-/// POPCNT; the extended leaves SYSCALL, NX, LM and LAHF/SAHF in 64-bit mode. FXSR, MMX, MONITOR and AVX are not advertised
+/// POPCNT; the extended leaves SYSCALL, NX, LM, LAHF/SAHF in 64-bit mode and LZCNT (ABM). FXSR, MMX, MONITOR and AVX are not advertised
 /// until they are implemented, so glibc picks only string functions whose instructions all work. Every bit here has differential or
 /// execution tests in EmuTCGTests.
 public enum CPUID {
@@ -32,7 +32,8 @@ public enum CPUID {
         case 0x8000_0000:
             return (0x8000_0001, 0, 0, 0)
         case 0x8000_0001:
-            return (0, 0, 1, (1 << 11) | (1 << 20) | (1 << 29))
+            // ECX: LAHF/SAHF (bit 0), ABM/LZCNT (bit 5).
+            return (0, 0, (1 << 0) | (1 << 5), (1 << 11) | (1 << 20) | (1 << 29))
         default:
             return (0, 0, 0, 0)
         }

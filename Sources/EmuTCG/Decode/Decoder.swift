@@ -807,7 +807,9 @@ private struct Cursor {
             return make(.popcnt, size, [gpr(m.reg, size: size), rmOperand(m, size: size)])
         case 0xBC, 0xBD:
             let m = try modrm()
-            // Without BMI1/LZCNT advertised, F3 0F BC/BD execute as BSF/BSR, as on such CPUs.
+            // LZCNT (F3 0F BD) is advertised (ABM); without BMI1, F3 0F BC executes as BSF, as on
+            // CPUs without TZCNT.
+            if op == 0xBD && pF3 { return make(.lzcnt, size, [gpr(m.reg, size: size), rmOperand(m, size: size)]) }
             return make(op == 0xBC ? .bsf : .bsr, size, [gpr(m.reg, size: size), rmOperand(m, size: size)])
         case 0xC0, 0xC1:
             let s = op == 0xC0 ? 1 : size

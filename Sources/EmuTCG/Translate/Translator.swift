@@ -393,7 +393,15 @@ struct InstructionEmitter {
             }
             write(dst, b.select(isZero, old, index))
             setEFlags(b.binary(.shl, isZero, 6))
-        case .tzcnt, .lzcnt:
+        case .lzcnt:
+            // Leading zeros within the operand size (the size itself for zero); CF when the
+            // source is zero, ZF when the result is; OF, SF, AF, PF undefined (left clear).
+            let dst = locate(ops[0], size: size)
+            let s = read(locate(ops[1], size: size))
+            let count = b.binary(.sub, b.unary(.countLeadingZeros, s), UInt64(64 - 8 * size))
+            write(dst, count)
+            setEFlags(b.binary(.or, b.binary(.equal, s, 0), b.binary(.shl, b.binary(.equal, count, 0), 6)))
+        case .tzcnt:
             return .exception(.invalidOpcode(pc: pc))
         case .popcnt:
             let dst = locate(ops[0], size: size)
