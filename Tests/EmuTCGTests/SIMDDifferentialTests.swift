@@ -24,7 +24,16 @@ import Testing
         var operandSizePrefix = false
         var description: String { name }
 
-        func encode(destination: Int, source: Int, immediate imm: UInt8) -> [UInt8] {
+        func encode(destination: Int, source: Int, immediate imm: UInt8, memorySource: Bool = false) -> [UInt8] {
+            if memorySource {
+                // [RDI] as the r/m operand.
+                var bytes: [UInt8] = (operandSizePrefix ? [0x66] : []) + (prefix.map { [$0] } ?? [])
+                let rex = UInt8(0x40 | (wide ? 8 : 0) | (destination >> 3) << 2)
+                if rex != 0x40 { bytes.append(rex) }
+                bytes += [0x0F] + opcode + [UInt8((destination & 7) << 3 | 7)]
+                if immediate { bytes.append(imm) }
+                return bytes
+            }
             var bytes: [UInt8] = (operandSizePrefix ? [0x66] : []) + (prefix.map { [$0] } ?? [])
             let destination = gprInReg && destination == 4 ? 5 : destination
             let source = gprInRM && source == 4 ? 5 : source
@@ -127,7 +136,7 @@ import Testing
     }
 
     /// Runs every form `cases` times from random state; returns the differences found.
-    static func differences(_ forms: [Form], cases: Int, seed: UInt64) throws -> [String] {
+    static func differences(_ forms: [Form], cases: Int, seed: UInt64, memorySource: Bool = false) throws -> [String] {
         let machine = try TestMachine()
         guard let page = emu_native_code_page() else { return ["no executable page"] }
         var rng = SeededGenerator(seed: seed)
@@ -135,7 +144,11 @@ import Testing
         for form in forms {
             for _ in 0..<cases {
                 let destination = Int.random(in: 0...15, using: &rng), source = Int.random(in: 0...15, using: &rng)
-                let code = form.encode(destination: destination, source: source, immediate: UInt8.random(in: 0...255, using: &rng))
+                let code = form.encode(destination: destination, source: source, immediate: UInt8.random(in: 0...255, using: &rng),
+                                       memorySource: memorySource)
+                // With a memory source: 16 random bytes at a 16-byte-aligned address in [RDI]
+                // (host: the code page's second half; guest: the data page).
+                let memory = (0..<2).map { _ in lane(&rng) }
                 var regs = (0..<16).map { _ in UInt64.random(in: 0...UInt64.max, using: &rng) }
                 regs[4] = 0
                 var xmm = (0..<32).map { _ in lane(&rng) }
@@ -156,6 +169,10 @@ import Testing
                 let full: [UInt8] = [0x48, 0x39, 0xD8, 0xF9] + code
                 let native = full + [0xC3]
                 page.copyMemory(from: native, byteCount: native.count)
+                let hostData = page + 2048
+                hostData.storeBytes(of: memory[0], toByteOffset: 0, as: UInt64.self)
+                hostData.storeBytes(of: memory[1], toByteOffset: 8, as: UInt64.self)
+                if memorySource { regs[7] = UInt64(UInt(bitPattern: hostData)) }
                 var hostRegs = regs, hostXMM = xmm
                 var hostFlags: UInt64 = 0
                 hostRegs.withUnsafeMutableBufferPointer { r in
@@ -164,6 +181,13 @@ import Testing
                 machine.load(full)
                 for r in 0..<16 where r != 4 { machine.cpu[gpr: r] = regs[r] }
                 for x in 0..<16 { machine.cpu.setXMM(x, low: xmm[2 * x], high: xmm[2 * x + 1]) }
+                let guestData = TestMachine.data + 0x800
+                if memorySource {
+                    machine.cpu[gpr: 7] = guestData
+                    hostRegs[7] = guestData
+                    try machine.memory.store(guestData, memory[0], size: 8, pc: 0)
+                    try machine.memory.store(guestData + 8, memory[1], size: 8, pc: 0)
+                }
                 let stop = machine.executor.run()
                 let hex = code.map { String($0, radix: 16) }.joined(separator: " ")
                 let context = "\(form) [\(hex)] xmm\(destination), xmm\(source)"
@@ -191,6 +215,14 @@ import Testing
             }
         }
         return failures
+    }
+
+    /// The same forms with an aligned m128 (or narrower) source in memory: each reads exactly its
+    /// operand size, as the host CPU does.
+    @Test func memorySourcesMatchTheHostCPU() throws {
+        let forms = (Self.sse3 + Self.ssse3 + Self.sse4 + Self.sse42).filter { !$0.gprInReg && !$0.gprInRM }
+        let failures = try Self.differences(forms, cases: 40, seed: 0x3E3, memorySource: true)
+        #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
     }
 
     @Test(arguments: sse3)
