@@ -128,69 +128,50 @@ public final class FileDriver: BlockDriver {
 
     /// Reads until `bytes` is full (zeroes past the end of the file), through the engine.
     private func readAll(into bytes: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(BlockError) {
-        guard let base = bytes.baseAddress else { return }
-        let count = bytes.count, fd = self.fd
-        if let aio {
-            var done = 0
-            while done < count {
-                let got = await aio.read(fd: fd, into: base + done, count: count - done, offset: offset + UInt64(done))
-                if got == -Int(EINTR) || got == -Int(EAGAIN) { continue }
-                if got < 0 { throw .io(errno: Int32(-got), operation: "io_submit(pread)") }
-                if got == 0 { break }
-                done += got
-            }
-            if done < count { UnsafeMutableRawBufferPointer(rebasing: bytes[done...]).initializeMemory(as: UInt8.self, repeating: 0) }
-            return
-        }
-        let address = UInt(bitPattern: base)
-        try await pool.run { () -> Result<Void, BlockError> in
-            guard let base = UnsafeMutableRawPointer(bitPattern: address) else { return .success(()) }
-            var done = 0
-            while done < count {
-                let got = pread(fd, base + done, count - done, off_t(offset) + off_t(done))
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    return .failure(.io(errno: errno, operation: "pread"))
-                }
-                if got == 0 {
-                    memset(base + done, 0, count - done)
-                    break
-                }
-                done += got
-            }
-            return .success(())
-        }
+        let done = try await transfer(bytes, at: offset, writing: false)
+        if done < bytes.count, let base = bytes.baseAddress { memset(base + done, 0, bytes.count - done) }
     }
 
     /// Writes all of `bytes`, through the engine.
     private func writeAll(from bytes: UnsafeMutableRawBufferPointer, at offset: UInt64) async throws(BlockError) {
-        guard let base = bytes.baseAddress else { return }
+        let done = try await transfer(bytes, at: offset, writing: true)
+        if done < bytes.count { throw .io(errno: EIO, operation: "pwrite") }
+    }
+
+    /// Moves bytes between `bytes` and the file at `offset` until all are moved or the file
+    /// returns 0 (its end, for a read); continues short transfers, retries `EINTR`/`EAGAIN`.
+    /// Returns the bytes moved.
+    private func transfer(_ bytes: UnsafeMutableRawBufferPointer, at offset: UInt64, writing: Bool) async throws(BlockError) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
         let count = bytes.count, fd = self.fd
         if let aio {
             var done = 0
             while done < count {
-                let put = await aio.write(fd: fd, from: base + done, count: count - done, offset: offset + UInt64(done))
-                if put == -Int(EINTR) || put == -Int(EAGAIN) { continue }
-                if put < 0 { throw .io(errno: Int32(-put), operation: "io_submit(pwrite)") }
-                if put == 0 { throw .io(errno: EIO, operation: "io_submit(pwrite)") }
-                done += put
+                let moved = writing
+                    ? await aio.write(fd: fd, from: base + done, count: count - done, offset: offset + UInt64(done))
+                    : await aio.read(fd: fd, into: base + done, count: count - done, offset: offset + UInt64(done))
+                if moved == -Int(EINTR) || moved == -Int(EAGAIN) { continue }
+                if moved < 0 { throw .io(errno: Int32(-moved), operation: writing ? "io_submit(pwrite)" : "io_submit(pread)") }
+                if moved == 0 { break }
+                done += moved
             }
-            return
+            return done
         }
         let address = UInt(bitPattern: base)
-        try await pool.run { () -> Result<Void, BlockError> in
-            guard let base = UnsafeMutableRawPointer(bitPattern: address) else { return .success(()) }
+        return try await pool.run { () -> Result<Int, BlockError> in
+            guard let base = UnsafeMutableRawPointer(bitPattern: address) else { return .success(0) }
             var done = 0
             while done < count {
-                let put = pwrite(fd, base + done, count - done, off_t(offset) + off_t(done))
-                if put < 0 {
+                let moved = writing ? pwrite(fd, base + done, count - done, off_t(offset) + off_t(done))
+                                    : pread(fd, base + done, count - done, off_t(offset) + off_t(done))
+                if moved < 0 {
                     if errno == EINTR { continue }
-                    return .failure(.io(errno: errno, operation: "pwrite"))
+                    return .failure(.io(errno: errno, operation: writing ? "pwrite" : "pread"))
                 }
-                if put == 0 { return .failure(.io(errno: EIO, operation: "pwrite")) }
-                done += put
+                if moved == 0 { break }
+                done += moved
             }
-            return .success(())
+            return .success(done)
         }
     }
 
