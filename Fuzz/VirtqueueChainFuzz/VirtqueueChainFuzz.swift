@@ -263,16 +263,6 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 public func initialize(
     _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
 ) -> CInt {
-    guard let directory = getenv("VIRTQUEUE_FUZZ_WRITE_SEEDS").map({ String(cString: $0) }) else { return 0 }
-    let seeds = seedInputs()
-    for (name, bytes) in seeds {
-        guard let file = fopen(directory + "/" + name, "wb") else {
-            print("cannot create \(directory)/\(name)")
-            exit(1)
-        }
-        _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
-        fclose(file)
-    }
-    print("wrote \(seeds.count) seeds to \(directory)")
-    exit(0)
+    writeSeedCorpusIfAsked(by: "VIRTQUEUE_FUZZ_WRITE_SEEDS", seedInputs)
+    return 0
 }
