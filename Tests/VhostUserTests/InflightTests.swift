@@ -21,7 +21,8 @@ final class GateHandler: VhostUserBackEndHandler {
 
     func handle(_ element: VirtqueueElement, queue: Int, memory: FlatGuestMemory) -> UInt32 {
         if calls.add(1, ordering: .acquiringAndReleasing).oldValue == 0 {
-            let deadline = ContinuousClock.now + .seconds(10)
+            // Long: the gate must outlast every wait of the tests (the tests open it when done).
+            let deadline = ContinuousClock.now + .seconds(60)
             while !opened.load(ordering: .acquiring), ContinuousClock.now < deadline { usleep(1000) }
         }
         return EchoHandler().handle(element, queue: queue, memory: memory)
@@ -32,8 +33,10 @@ final class GateHandler: VhostUserBackEndHandler {
 /// back end that dies with a request in hand.
 @Suite("vhost-user in-flight tracking")
 struct InflightTests {
+    /// Polls `condition` for up to 30 s (long: it only matters when something is wrong, and a
+    /// loaded machine must not turn a slow reconnect into a failure).
     func waitUntil(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(30)
         while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
     }
 
