@@ -297,20 +297,7 @@ func seedInputs() -> [(name: String, bytes: [UInt8])] {
     return seeds
 }
 
-// MARK: - libFuzzer entry points
+// MARK: - For the shared entry points (Fuzz/Shared)
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    fuzzOne(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
-
-/// With NINEP_FUZZ_WRITE_SEEDS=DIR in the environment, writes ``seedInputs()`` into DIR and exits
-/// (how the committed corpus was made: `scripts/fuzz-9p --write-seeds`).
-@_cdecl("LLVMFuzzerInitialize")
-public func initialize(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
-) -> CInt {
-    writeSeedCorpusIfAsked(by: "NINEP_FUZZ_WRITE_SEEDS", seedInputs)
-    return 0
-}
+/// Asks for the seeds to be written (`scripts/fuzz-… --write-seeds`).
+let seedCorpusVariable = "NINEP_FUZZ_WRITE_SEEDS"
