@@ -39,6 +39,79 @@ import Testing
         #expect(p.cpu.rflags & (RFlags.cf | RFlags.zf) == RFlags.cf | RFlags.zf && p.signalMask == 0)
     }
 
+    /// uc_mcontext.fpstate: an FXSAVE image, 64-byte aligned above the frame, holding the
+    /// interrupted x87/SSE state; rt_sigreturn loads it back (edits included), resets that state
+    /// for a NULL pointer and refuses a frame whose MXCSR has a reserved bit or whose pointer is
+    /// misaligned.
+    @Test func fpstateIsAnFXSAVEImageThatSigreturnLoads() throws {
+        let path = "/tmp/emu-user-signal-test3-\(getpid()).elf"
+        #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))
+        defer { unlink(path) }
+        let p = try LinuxProcess(path: path, arguments: [path], environment: [])
+        p.signalActions[10] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0)
+        func word(_ a: UInt64) -> UInt64 { (p.memory.read(a, count: 8) ?? []).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+        func setWord(_ a: UInt64, _ v: UInt64) { p.memory.poke(a, (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) }) }
+        func prepare() -> (frame: UInt64, fpstate: UInt64) {
+            p.cpu.rip = 0x400078
+            p.cpu.setXMM(0, low: 0x1111, high: 0x2222)
+            p.cpu.setXMM(15, low: 0xF0F0, high: 0x0F0F)
+            p.cpu.slots[StateSlot.mxcsr] = 0x7F80 // round toward zero
+            p.cpu.slots[StateSlot.fpuControl] = 0x0F7F
+            // One x87 value pushed: 3.5 in ST0 (physical register 7).
+            p.cpu.slots[StateSlot.fpuTop] = 7
+            p.cpu.slots[StateSlot.fpuEmpty] = 0x7F
+            p.cpu.slots[StateSlot.x87Base + 14] = 0xE000_0000_0000_0000
+            p.cpu.slots[StateSlot.x87Base + 15] = 0x4000
+            let rsp = p.cpu[gpr: 4]
+            #expect(SignalDelivery.deliver(p, .init(signal: 10, code: 0, address: 0)))
+            let frame = p.cpu[gpr: 4]
+            let fpstate = word(frame + 48 + 23 * 8)
+            #expect(fpstate % 64 == 0 && fpstate > frame + 440 - 8 && fpstate + 512 <= rsp - 128)
+            return (frame, fpstate)
+        }
+        let (frame, fpstate) = prepare()
+        #expect(word(fpstate) & 0xFFFF == 0x0F7F)                   // FCW
+        #expect((word(fpstate) >> 16) & 0xFFFF == 7 << 11)          // FSW: TOP = 7
+        #expect((word(fpstate) >> 32) & 0xFF == 0x80)               // abridged tag: physical 7 valid
+        #expect(word(fpstate + 24) == 0xFFFF_0000_7F80)             // MXCSR, MXCSR_MASK
+        #expect(word(fpstate + 32) == 0xE000_0000_0000_0000 && word(fpstate + 40) == 0x4000) // ST0 = 3.5
+        #expect(word(fpstate + 160) == 0x1111 && word(fpstate + 168) == 0x2222) // XMM0
+        #expect(word(fpstate + 160 + 15 * 16) == 0xF0F0)            // XMM15
+        #expect((0..<12).allSatisfy { word(fpstate + 416 + 8 * UInt64($0)) == 0 })
+        // The handler clobbers the registers and edits the saved XMM0 and MXCSR.
+        p.cpu.setXMM(0, low: 0, high: 0); p.cpu.setXMM(15, low: 0, high: 0)
+        p.cpu.slots[StateSlot.mxcsr] = 0x1F80
+        p.cpu.slots[StateSlot.fpuTop] = 0; p.cpu.slots[StateSlot.fpuEmpty] = 0xFF
+        setWord(fpstate + 160, 0xABCD)
+        setWord(fpstate + 24, 0xFFFF_0000_3F80)
+        p.cpu[gpr: 4] = frame + 8
+        #expect(SignalDelivery.sigreturn(p))
+        #expect(p.cpu.xmm(0) == (0xABCD, 0x2222) && p.cpu.xmm(15) == (0xF0F0, 0x0F0F))
+        #expect(p.cpu.slots[StateSlot.mxcsr] == 0x3F80 && p.cpu.slots[StateSlot.fpuControl] == 0x0F7F)
+        #expect(p.cpu.slots[StateSlot.fpuTop] == 7 && p.cpu.slots[StateSlot.fpuEmpty] == 0x7F)
+        #expect(p.cpu.slots[StateSlot.x87Base + 14] == 0xE000_0000_0000_0000 && p.cpu.slots[StateSlot.x87Base + 15] == 0x4000)
+        p.signalMask = 0
+        // A reserved MXCSR bit in the frame: the return fails (the caller kills with SIGSEGV).
+        let second = prepare()
+        setWord(second.fpstate + 24, 0xFFFF_0001_1F80)
+        p.cpu[gpr: 4] = second.frame + 8
+        #expect(!SignalDelivery.sigreturn(p))
+        p.signalMask = 0
+        // A misaligned fpstate pointer fails too.
+        let third = prepare()
+        setWord(third.frame + 48 + 23 * 8, third.fpstate + 8)
+        p.cpu[gpr: 4] = third.frame + 8
+        #expect(!SignalDelivery.sigreturn(p))
+        p.signalMask = 0
+        // NULL: the x87/SSE state is reset.
+        let fourth = prepare()
+        setWord(fourth.frame + 48 + 23 * 8, 0)
+        p.cpu[gpr: 4] = fourth.frame + 8
+        #expect(SignalDelivery.sigreturn(p))
+        #expect(p.cpu.xmm(0) == (0, 0) && p.cpu.slots[StateSlot.mxcsr] == 0x1F80 && p.cpu.slots[StateSlot.fpuEmpty] == 0xFF)
+        #expect(p.cpu.rip == 0x400078)
+    }
+
     @Test func anUnwritableStackMeansNoDelivery() throws {
         let path = "/tmp/emu-user-signal-test2-\(getpid()).elf"
         #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))

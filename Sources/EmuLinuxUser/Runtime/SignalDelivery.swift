@@ -2,15 +2,19 @@ import EmuTCG
 
 /// Delivery of guest signals to guest handlers, with the x86-64 Linux `rt_sigframe`: the return
 /// address (the handler's SA_RESTORER), a `ucontext` whose `sigcontext` holds the interrupted
-/// registers, and the `siginfo`. The emulator's own copy of the whole register file (x87, SSE)
-/// follows the frame and is restored by `rt_sigreturn`; `fpstate` is NULL.
+/// registers, and the `siginfo`. `uc_mcontext.fpstate` points to the x87/SSE state in FXSAVE
+/// format (`FXSaveArea`, 512 bytes, 64-byte aligned above the frame, as Linux lays it out for a
+/// CPU without XSAVE); `rt_sigreturn` loads it back, so a handler's edits to it take effect. A
+/// NULL `fpstate` resets that state; a misaligned or unreadable one, or an MXCSR with reserved
+/// bits, makes the frame invalid (the guest dies of SIGSEGV, as Linux does it).
 ///
 /// Delivered now: synchronous faults (SIGSEGV, SIGILL, SIGFPE, SIGTRAP) and signals the guest
 /// sends itself (kill, tkill, tgkill), after the system call that raised or unblocked them.
 /// Asynchronous host signals and the interruptible blocking path are seed 001's work.
 enum SignalDelivery {
-    static let frameSize: UInt64 = 448
-    static let stateSize = UInt64(StateSlot.count * 8)
+    /// sizeof(struct rt_sigframe): pretcode, the 304-byte ucontext, the 128-byte siginfo.
+    static let frameSize: UInt64 = 440
+    static let fpstateSize = UInt64(FXSaveArea.size)
     static let SA_NODEFER: UInt64 = 0x4000_0000, SA_RESETHAND: UInt64 = 0x8000_0000, SA_RESTORER: UInt64 = 0x0400_0000
 
     /// Where sigcontext fields live, in 8-byte words from the start of `uc_mcontext`.
@@ -54,12 +58,10 @@ enum SignalDelivery {
         let cpu = p.cpu
         let s = cpu.slots
         guard action.flags & SA_RESTORER != 0 else { return false }
-        var sp = cpu[gpr: 4] &- 128 // the red zone
-        sp = (sp &- stateSize) & ~15
-        let stateAddress = sp
-        sp = ((sp &- frameSize) & ~15) &- 8 // as after a CALL: RSP ≡ 8 (mod 16) at the handler
-        let frame = sp
-        guard p.memory.hostPointer(frame, length: frameSize + (stateAddress + stateSize - frame - frameSize), access: .write) != nil else {
+        let redZone = cpu[gpr: 4] &- 128
+        let fpstate = (redZone &- fpstateSize) & ~63
+        let frame = ((fpstate &- frameSize) & ~15) &- 8 // as after a CALL: RSP ≡ 8 (mod 16) at the handler
+        guard frame < redZone, p.memory.hostPointer(frame, length: fpstate + fpstateSize - frame, access: .write) != nil else {
             return false
         }
         var sigcontext = [UInt64](repeating: 0, count: 32)
@@ -70,8 +72,7 @@ enum SignalDelivery {
         sigcontext[20] = UInt64(info.signal == GuestSignal.SIGSEGV ? 14 : 0) // trapno
         sigcontext[21] = p.signalMask
         sigcontext[22] = info.address // cr2
-        sigcontext[23] = 0 // fpstate: NULL (the emulator's copy follows the frame)
-        sigcontext[24] = stateAddress // in reserved1: where that copy is
+        sigcontext[23] = fpstate
         var words: [UInt64] = [action.restorer, 0, 0, 0, 2, 0] // pretcode, uc_flags, uc_link, uc_stack{sp, flags=SS_DISABLE, size}
         words += sigcontext
         words.append(p.signalMask) // uc_sigmask
@@ -80,9 +81,9 @@ enum SignalDelivery {
         siginfo[1] = UInt64(UInt32(bitPattern: info.code))
         siginfo[2] = info.address
         words += siginfo
-        var state = [UInt64](repeating: 0, count: StateSlot.count)
-        for i in 0..<StateSlot.count { state[i] = s[i] }
-        guard p.memory.poke(frame, bytes(words)), p.memory.poke(stateAddress, bytes(state)) else { return false }
+        // FXSAVE leaves bytes 416…511 alone; Linux zeroes the software-reserved part (no XSAVE).
+        let image = FXSaveArea.image(of: s) + [UInt8](repeating: 0, count: FXSaveArea.size - FXSaveArea.writtenSize)
+        guard p.memory.poke(frame, bytes(words)), p.memory.poke(fpstate, image) else { return false }
         // Enter the handler: the signal (unless SA_NODEFER) and sa_mask are blocked meanwhile.
         var mask = p.signalMask | action.mask
         if action.flags & SA_NODEFER == 0 { mask |= 1 << UInt64(info.signal - 1) }
@@ -106,16 +107,18 @@ enum SignalDelivery {
         guard let raw = p.memory.read(frame, count: Int(frameSize)) else { return false }
         func word(_ i: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(raw[i * 8 + $1]) << (8 * UInt64($1)) } }
         let base = 6 // sigcontext starts after pretcode and the 40 bytes of uc_flags, uc_link, uc_stack
-        // The emulator's copy of the full state (x87, SSE, lazy flags), where delivery put it.
-        if let state = p.memory.read(word(base + 24), count: Int(stateSize)) {
-            for i in 0..<StateSlot.count {
-                s[i] = (0..<8).reduce(0) { $0 | UInt64(state[i * 8 + $1]) << (8 * UInt64($1)) }
-            }
+        // The x87/SSE state first: a bad fpstate fails the whole return before anything changes.
+        let fpstate = word(base + 23)
+        if fpstate == 0 {
+            FXSaveArea.reset(s)
+        } else {
+            guard fpstate % FXSaveArea.alignment == 0,
+                  let image = p.memory.read(fpstate, count: FXSaveArea.size) else { return false }
+            do { try FXSaveArea.load(image, into: s) } catch { return false }
         }
         for (k, r) in gprOrder.enumerated() { s[r] = word(base + k) }
         cpu.rip = word(base + 16)
-        let flags = word(base + 17)
-        cpu.rflags = flags
+        cpu.rflags = word(base + 17)
         p.signalMask = word(base + 32) & ~((1 << 8) | (1 << 18))
         return true
     }

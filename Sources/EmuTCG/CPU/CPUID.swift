@@ -1,8 +1,9 @@
 /// The CPUID answers: exactly the features this CPU implements.
 ///
 /// Vendor "EmuTCGx86-64" (neither Intel nor AMD, so guests take their generic paths). Leaf 1
-/// advertises FPU (x87), TSC, CX8, CMOV, SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2, CX16 and
-/// POPCNT; the extended leaves SYSCALL, NX, LM, LAHF/SAHF in 64-bit mode and LZCNT (ABM). FXSR, MMX, MONITOR and AVX are not advertised
+/// advertises FPU (x87), TSC, CX8, CMOV, FXSR (FXSAVE/FXRSTOR), SSE, SSE2, SSE3, SSSE3, SSE4.1,
+/// SSE4.2, CX16 and POPCNT; the extended leaves SYSCALL, NX, LM, LAHF/SAHF in 64-bit mode and
+/// LZCNT (ABM). MMX, MONITOR, XSAVE and AVX are not advertised
 /// until they are implemented, so glibc picks only string functions whose instructions all work. Every bit here has differential or
 /// execution tests in EmuTCGTests.
 public enum CPUID {
@@ -14,8 +15,9 @@ public enum CPUID {
         return w
     }
 
-    /// Leaf 1 EDX bits.
-    public static let featuresEDX: UInt32 = (1 << 0) | (1 << 4) | (1 << 8) | (1 << 15) | (1 << 19) | (1 << 25) | (1 << 26)
+    /// Leaf 1 EDX bits: FPU (0), TSC (4), CX8 (8), CMOV (15), CLFSH (19), FXSR (24), SSE (25),
+    /// SSE2 (26).
+    public static let featuresEDX: UInt32 = (1 << 0) | (1 << 4) | (1 << 8) | (1 << 15) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26)
     /// Leaf 1 ECX bits: SSE3 (bit 0), SSSE3 (bit 9), CX16 (bit 13), SSE4.1 (bit 19), SSE4.2 (bit 20),
     /// POPCNT (bit 23).
     public static let featuresECX: UInt32 = (1 << 0) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1 << 23)

@@ -785,6 +785,10 @@ private struct Cursor {
                 }
             }
             switch m.reg & 7 {
+            case 0, 1:
+                // NP 0F AE /0 and /1: F2/F3 select other instructions (none implemented).
+                guard !prefixes.rep && !prefixes.repne else { throw invalid }
+                return make(m.reg & 7 == 0 ? .fxsave : .fxrstor, 8, [rmOperand(m, size: 8)])
             case 2: return make(.ldmxcsr, 4, [rmOperand(m, size: 4)])
             case 3: return make(.stmxcsr, 4, [rmOperand(m, size: 4)])
             case 7: return make(.nop, 8, []) // CLFLUSH: no cache to flush

@@ -31,6 +31,8 @@ public enum Mnemonic: Sendable, Equatable {
     // System and miscellany.
     case nop, pause, hlt, int3, ud2, syscall, cpuid, rdtsc, fence
     case ldmxcsr, stmxcsr
+    /// FXSAVE/FXRSTOR (REX.W or not: the forms differ only in FIP/FDP, stored as zero).
+    case fxsave, fxrstor
     /// An x87 instruction: escape opcode D8 … DF and its ModRM byte (memory operand, if any, in
     /// `operands`).
     case x87(opcode: UInt8, modrm: UInt8)

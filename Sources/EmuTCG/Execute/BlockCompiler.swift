@@ -288,6 +288,12 @@ struct BlockCompiler {
             }
         case .compareExchange16:
             return { t, s throws(GuestException) in try Helpers.compareExchange16(s, m, address: t[a0], pc: pc) }
+        case .loadMXCSR:
+            return { t, s throws(GuestException) in try Helpers.loadMXCSR(s, t[a0], pc: pc) }
+        case .fxsave:
+            return { t, s throws(GuestException) in try Helpers.fxsave(s, m, address: t[a0], pc: pc) }
+        case .fxrstor:
+            return { t, s throws(GuestException) in try Helpers.fxrstor(s, m, address: t[a0], pc: pc) }
         }
     }
 }

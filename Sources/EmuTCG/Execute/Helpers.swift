@@ -254,4 +254,37 @@ enum Helpers {
         s[StateSlot.ccOp] = ConditionCodeOp.eflags.encoded(size: 8)
         s[StateSlot.ccSrc] = f
     }
+
+    static func loadMXCSR(_ s: UnsafeMutablePointer<UInt64>, _ value: UInt64, pc: UInt64) throws(GuestException) {
+        let v = value & 0xFFFF_FFFF
+        guard FXSaveArea.isValidMXCSR(v) else { throw .generalProtection(pc: pc) }
+        s[StateSlot.mxcsr] = v
+    }
+
+    /// FXSAVE: the `FXSaveArea` image into bytes 0…415 at `address` (464…511 and the reserved
+    /// bytes untouched). #GP unless 16-byte aligned; a page fault before any byte is written.
+    static func fxsave(_ s: UnsafeMutablePointer<UInt64>, _ m: GuestAddressSpace, address: UInt64, pc: UInt64) throws(GuestException) {
+        guard address % FXSaveArea.alignment == 0 else { throw .generalProtection(pc: pc) }
+        try m.check(address, 8, 2, pc: pc)
+        try m.check(address &+ UInt64(FXSaveArea.size - 8), 8, 2, pc: pc)
+        let image = FXSaveArea.image(of: s)
+        for k in stride(from: 0, to: image.count, by: 8) {
+            let word = (0..<8).reduce(UInt64(0)) { $0 | UInt64(image[k + $1]) << (8 * UInt64($1)) }
+            try m.store(address &+ UInt64(k), word, size: 8, pc: pc)
+        }
+    }
+
+    /// FXRSTOR: loads the x87, MXCSR and XMM state from the image at `address`. #GP unless
+    /// 16-byte aligned or when its MXCSR has reserved bits; nothing changes on a fault.
+    static func fxrstor(_ s: UnsafeMutablePointer<UInt64>, _ m: GuestAddressSpace, address: UInt64, pc: UInt64) throws(GuestException) {
+        guard address % FXSaveArea.alignment == 0 else { throw .generalProtection(pc: pc) }
+        try m.check(address, 8, 1, pc: pc)
+        try m.check(address &+ UInt64(FXSaveArea.size - 8), 8, 1, pc: pc)
+        var image = [UInt8](repeating: 0, count: FXSaveArea.writtenSize)
+        for k in stride(from: 0, to: image.count, by: 8) {
+            let word = try m.load(address &+ UInt64(k), size: 8, pc: pc)
+            for j in 0..<8 { image[k + j] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(j))) }
+        }
+        do { try FXSaveArea.load(image, into: s) } catch { throw .generalProtection(pc: pc) }
+    }
 }

@@ -79,6 +79,12 @@ public enum IRHelper: Sendable, Equatable {
     case packedTest
     /// CMPXCHG16B at args[0] (RDX:RAX vs memory; RCX:RBX stored on equality; ZF).
     case compareExchange16
+    /// LDMXCSR of args[0]: #GP when a reserved bit is set.
+    case loadMXCSR
+    /// FXSAVE to args[0] (`FXSaveArea`): #GP unless 16-byte aligned.
+    case fxsave
+    /// FXRSTOR from args[0]: #GP unless 16-byte aligned or when MXCSR has reserved bits.
+    case fxrstor
 }
 
 /// How a block ends.

@@ -39,7 +39,7 @@ enum FlagLiveness {
              .movdToXMM, .movdFromXMM, .movq, .movss, .movsdSSE, .movlp, .movhp, .movhlps, .movlhps, .movddup, .packed, .packedExtend, .extractLane, .insertLane, .insertps, .crc32,
              .packedShiftImmediate, .shuffle, .moveMask, .cld, .std, .div, .idiv, .movs, .stos, .lods, .cpuid,
              .rdtsc, .floatArithmetic, .convertFloat, .convertIntegerToFloat, .convertFloatToInteger, .ldmxcsr,
-             .stmxcsr, .jrcxz:
+             .stmxcsr, .fxsave, .fxrstor, .jrcxz:
             return false
         default:
             return true

@@ -577,7 +577,10 @@ struct InstructionEmitter {
             _ = b.helper(.rdtsc, [], result: false, pc: pc)
         case .ldmxcsr:
             let v = read(locate(ops[0], size: 4))
-            b.put(StateSlot.mxcsr, v)
+            _ = b.helper(.loadMXCSR, [v], result: false, pc: pc)
+        case .fxsave, .fxrstor:
+            guard case .memory(let m) = ops.first else { return .exception(.invalidOpcode(pc: pc)) }
+            _ = b.helper(i.mnemonic == .fxsave ? .fxsave : .fxrstor, [address(m)], result: false, pc: pc)
         case .stmxcsr:
             write(locate(ops[0], size: 4), b.get(StateSlot.mxcsr))
         case .x87(let opcode, let modrm):
