@@ -91,6 +91,8 @@ let package = Package(
         // x86-64 by dynamic translation: decoder, IR, front end, portable back end (issue 7).
         .target(
             name: "EmuTCG",
+            // CEmuSystem: SSE floating point on the host's SSE unit under the guest's MXCSR.
+            dependencies: ["CEmuSystem"],
             swiftSettings: strictSwift6
         ),
         // Linux user mode on EmuTCG: ELF loader, initial stack, table-driven syscalls (issue 7).

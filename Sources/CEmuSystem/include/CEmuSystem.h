@@ -75,4 +75,85 @@ uint64_t emu_take_host_signals(void);
 /// SYSCALL instruction to an exit that returns -ERESTARTSYS (-512) instead of entering the
 /// kernel. A signal that arrives inside the kernel makes the call return -EINTR.
 long emu_safe_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+// For EmuTCG: SSE floating point run on the host CPU under the guest's MXCSR.
+/// Host SSE operations (`emu_sse_execute`). Binary ones compute XMM0 op= XMM1 with XMM0 = dst and
+/// XMM1 = src; CMP* and ROUND* take their immediate; CVTSI2* read the integer from src[0];
+/// CVT(T)*2SI* write the (zero-extended) integer to dst[0]; (U)COMIS* write RFLAGS' low byte
+/// (as LAHF reads it: SF ZF AF PF CF) to dst[0].
+enum emu_sse_op {
+    EMU_SSE_ADDPS,
+    EMU_SSE_ADDPD,
+    EMU_SSE_ADDSS,
+    EMU_SSE_ADDSD,
+    EMU_SSE_SUBPS,
+    EMU_SSE_SUBPD,
+    EMU_SSE_SUBSS,
+    EMU_SSE_SUBSD,
+    EMU_SSE_MULPS,
+    EMU_SSE_MULPD,
+    EMU_SSE_MULSS,
+    EMU_SSE_MULSD,
+    EMU_SSE_DIVPS,
+    EMU_SSE_DIVPD,
+    EMU_SSE_DIVSS,
+    EMU_SSE_DIVSD,
+    EMU_SSE_MINPS,
+    EMU_SSE_MINPD,
+    EMU_SSE_MINSS,
+    EMU_SSE_MINSD,
+    EMU_SSE_MAXPS,
+    EMU_SSE_MAXPD,
+    EMU_SSE_MAXSS,
+    EMU_SSE_MAXSD,
+    EMU_SSE_SQRTPS,
+    EMU_SSE_SQRTPD,
+    EMU_SSE_SQRTSS,
+    EMU_SSE_SQRTSD,
+    EMU_SSE_ADDSUBPS,
+    EMU_SSE_ADDSUBPD,
+    EMU_SSE_HADDPS,
+    EMU_SSE_HADDPD,
+    EMU_SSE_HSUBPS,
+    EMU_SSE_HSUBPD,
+    EMU_SSE_CMPPS,
+    EMU_SSE_CMPPD,
+    EMU_SSE_CMPSS,
+    EMU_SSE_CMPSD,
+    EMU_SSE_ROUNDPS,
+    EMU_SSE_ROUNDPD,
+    EMU_SSE_ROUNDSS,
+    EMU_SSE_ROUNDSD,
+    EMU_SSE_CVTSD2SS,
+    EMU_SSE_CVTSS2SD,
+    EMU_SSE_CVTPS2PD,
+    EMU_SSE_CVTPD2PS,
+    EMU_SSE_CVTDQ2PD,
+    EMU_SSE_CVTDQ2PS,
+    EMU_SSE_CVTPS2DQ,
+    EMU_SSE_CVTTPS2DQ,
+    EMU_SSE_CVTPD2DQ,
+    EMU_SSE_CVTTPD2DQ,
+    EMU_SSE_CVTSI2SSL,
+    EMU_SSE_CVTSI2SSQ,
+    EMU_SSE_CVTSI2SDL,
+    EMU_SSE_CVTSI2SDQ,
+    EMU_SSE_CVTSS2SI32,
+    EMU_SSE_CVTSS2SI64,
+    EMU_SSE_CVTTSS2SI32,
+    EMU_SSE_CVTTSS2SI64,
+    EMU_SSE_CVTSD2SI32,
+    EMU_SSE_CVTSD2SI64,
+    EMU_SSE_CVTTSD2SI32,
+    EMU_SSE_CVTTSD2SI64,
+    EMU_SSE_COMISS,
+    EMU_SSE_COMISD,
+    EMU_SSE_UCOMISS,
+    EMU_SSE_UCOMISD,
+    EMU_SSE_OP_COUNT
+};
+/// Runs `op` on the host with MXCSR = `mxcsr` with every exception masked and its flags cleared,
+/// then restores the host's MXCSR. Returns the exception flags (MXCSR bits 0-5) the operation
+/// raised. An unknown op or immediate out of range does nothing and returns 0.
+uint32_t emu_sse_execute(int op, uint32_t imm, uint32_t mxcsr, uint64_t dst[2], const uint64_t src[2]);
+
 #endif

@@ -18,7 +18,7 @@ public enum GuestSignal {
         switch e {
         case .invalidOpcode: return SIGILL
         case .pageFault, .generalProtection: return SIGSEGV
-        case .divideError: return SIGFPE
+        case .divideError, .simdFloatingPoint: return SIGFPE
         case .breakpoint: return SIGTRAP
         }
     }

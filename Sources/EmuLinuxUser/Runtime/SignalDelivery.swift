@@ -35,6 +35,15 @@ enum SignalDelivery {
         case .generalProtection: return Info(signal: signal, code: 128, address: 0) // SI_KERNEL
         case .invalidOpcode(let pc): return Info(signal: signal, code: 2, address: pc) // ILL_ILLOPN
         case .divideError(let pc): return Info(signal: signal, code: 1, address: pc) // FPE_INTDIV
+        case .simdFloatingPoint(let pc, let exceptions):
+            // Linux's order: invalid, divide by zero, overflow, underflow or denormal, inexact.
+            let code: Int32
+            if exceptions & 0x01 != 0 { code = 7 } // FPE_FLTINV
+            else if exceptions & 0x04 != 0 { code = 3 } // FPE_FLTDIV
+            else if exceptions & 0x08 != 0 { code = 4 } // FPE_FLTOVF
+            else if exceptions & 0x12 != 0 { code = 5 } // FPE_FLTUND
+            else { code = 6 } // FPE_FLTRES
+            return Info(signal: signal, code: code, address: pc)
         case .breakpoint: return Info(signal: signal, code: 128, address: 0)
         }
     }

@@ -534,7 +534,7 @@ private struct Cursor {
         case 0x2E, 0x2F:
             guard !pF3 && !pF2 else { throw invalid }
             let m = try modrm()
-            return make(.compareScalarFlags(double: p66), 16, [.xmm(m.reg), xmmOrMemory(m)], source: p66 ? 8 : 4)
+            return make(.compareScalarFlags(double: p66, ordered: op == 0x2F), 16, [.xmm(m.reg), xmmOrMemory(m)], source: p66 ? 8 : 4)
         case 0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F, 0xC2:
             let m = try modrm()
             let shape: FloatShape = pF3 ? .scalarSingle : (pF2 ? .scalarDouble : (p66 ? .packedDouble : .packedSingle))

@@ -87,7 +87,7 @@ public enum Mnemonic: Sendable, Equatable {
     /// PTEST (SSE4.1): ZF when dst AND src is zero, CF when src AND NOT dst is zero.
     case ptest
     /// UCOMISS/UCOMISD/COMISS/COMISD: flags from comparing two scalars.
-    case compareScalarFlags(double: Bool)
+    case compareScalarFlags(double: Bool, ordered: Bool)
 }
 
 /// Floating-point operations of SSE/SSE2.

@@ -244,43 +244,32 @@ struct BlockCompiler {
             }
         case .moveMask(let op):
             return { t, _ in t[r] = PackedHelpers.moveMask(op, (t[a0], t[a1])) }
-        case .floatArithmetic(.round, let shape, let dst, let imm) where imm & 4 != 0:
-            // ROUND* with bit 2: MXCSR.RC (bits 13-14) chooses the rounding.
-            let slot = StateSlot.xmm(dst)
-            return { t, s in
-                let mode = (imm & ~3) | UInt8(truncatingIfNeeded: (s[StateSlot.mxcsr] >> 13) & 3)
-                let v = FloatHelpers.arithmetic(.round, shape, (s[slot], s[slot + 1]), (t[a0], t[a1]), predicate: mode)
-                s[slot] = v.0; s[slot + 1] = v.1
-            }
         case .floatArithmetic(let op, let shape, let dst, let imm):
             let slot = StateSlot.xmm(dst)
-            return { t, s in
-                let v = FloatHelpers.arithmetic(op, shape, (s[slot], s[slot + 1]), (t[a0], t[a1]), predicate: imm)
+            return { t, s throws(GuestException) in
+                let v = try FloatHelpers.arithmetic(s, op, shape, (s[slot], s[slot + 1]), (t[a0], t[a1]), immediate: imm, pc: pc)
                 s[slot] = v.0; s[slot + 1] = v.1
             }
         case .convertIntegerToFloat(let double, let dst, let sourceSize):
             let slot = StateSlot.xmm(dst)
-            return { t, s in
-                let value = sourceSize == 8 ? Int64(bitPattern: t[a0]) : Int64(Int32(truncatingIfNeeded: t[a0]))
-                if double {
-                    s[slot] = Double(value).bitPattern
-                } else {
-                    s[slot] = (s[slot] & ~0xFFFF_FFFF) | UInt64(Float(value).bitPattern)
-                }
+            return { t, s throws(GuestException) in
+                let v = try FloatHelpers.fromInteger(s, double: double, sourceSize: sourceSize, (s[slot], s[slot + 1]), t[a0], pc: pc)
+                s[slot] = v.0; s[slot + 1] = v.1
             }
         case .convertFloatToInteger(let double, let truncate, let size):
-            return { t, _ in
-                let x = double ? Double(bitPattern: t[a0]) : Double(Float(bitPattern: UInt32(truncatingIfNeeded: t[a0])))
-                t[r] = FloatHelpers.toInteger(x, size: size, truncate: truncate)
+            return { t, s throws(GuestException) in
+                t[r] = try FloatHelpers.toInteger(s, double: double, truncate: truncate, size: size, t[a0], pc: pc)
             }
         case .convertFloat(let conversion, let dst):
             let slot = StateSlot.xmm(dst)
-            return { t, s in
-                let v = FloatHelpers.convert(conversion, (s[slot], s[slot + 1]), (t[a0], t[a1]))
+            return { t, s throws(GuestException) in
+                let v = try FloatHelpers.convert(s, conversion, (s[slot], s[slot + 1]), (t[a0], t[a1]), pc: pc)
                 s[slot] = v.0; s[slot + 1] = v.1
             }
-        case .compareScalarFlags(let double):
-            return { t, s in FloatHelpers.compareFlags(s, t[a0], t[a1], double: double) }
+        case .compareScalarFlags(let double, let ordered):
+            return { t, s throws(GuestException) in
+                try FloatHelpers.compareFlags(s, t[a0], t[a1], double: double, ordered: ordered, pc: pc)
+            }
         case .x87(let opcode, let modrm):
             let hasAddress = !args.isEmpty
             return { t, s throws(GuestException) in

@@ -1,194 +1,182 @@
-/// SSE/SSE2 floating point on 128-bit values held as two 64-bit halves. Arithmetic uses the
-/// host's IEEE operations in round-to-nearest (MXCSR's reset mode; other rounding modes and
-/// exception flags are not modelled yet).
+import CEmuSystem
+
+/// SSE/SSE2/SSE3/SSE4.1 floating point (arithmetic, compares, rounding, conversions) run on the
+/// host's own SSE unit under the guest's MXCSR (`emu_sse_execute` in CEmuSystem). EmuTCG runs on
+/// x86-64 hosts only (its x87 is the host's `Float80`), and the host's instruction under the
+/// guest's rounding control, DAZ and FTZ gives the architectural result and exception flags by
+/// construction, NaN rules included, at the cost of an MXCSR switch per operation.
+///
+/// Every routine merges the raised flags into the guest's sticky MXCSR flags. When a raised
+/// exception is unmasked in the guest's MXCSR, the destination is left unchanged and the routine
+/// throws `GuestException.simdFloatingPoint` (#XM; Linux delivers SIGFPE).
 enum FloatHelpers {
     typealias V = (UInt64, UInt64)
 
-    @inline(__always) static func singles(_ v: V) -> [Float] {
-        [Float(bitPattern: UInt32(truncatingIfNeeded: v.0)), Float(bitPattern: UInt32(truncatingIfNeeded: v.0 >> 32)),
-         Float(bitPattern: UInt32(truncatingIfNeeded: v.1)), Float(bitPattern: UInt32(truncatingIfNeeded: v.1 >> 32))]
-    }
-    @inline(__always) static func pack(_ f: [Float]) -> V {
-        (UInt64(f[0].bitPattern) | UInt64(f[1].bitPattern) << 32, UInt64(f[2].bitPattern) | UInt64(f[3].bitPattern) << 32)
-    }
-
-    static func compare<T: BinaryFloatingPoint>(_ a: T, _ b: T, _ predicate: UInt8) -> Bool {
-        switch predicate & 7 {
-        case 0: return a == b
-        case 1: return a < b
-        case 2: return a <= b
-        case 3: return a.isNaN || b.isNaN
-        case 4: return !(a == b)
-        case 5: return !(a < b)
-        case 6: return !(a <= b)
-        default: return !(a.isNaN || b.isNaN)
-        }
+    /// Runs `op` with XMM0 = `d`, XMM1 = `s` on the host; returns XMM0 (or the integer in its low
+    /// half) and merges the flags, throwing #XM for an unmasked one.
+    @inline(__always)
+    static func run(_ st: UnsafeMutablePointer<UInt64>, _ op: emu_sse_op, imm: UInt8 = 0, _ d: V, _ s: V, pc: UInt64) throws(GuestException) -> V {
+        let (result, raised) = raw(st, op, imm: imm, d, s)
+        try merge(st, raised, pc: pc)
+        return result
     }
 
-    static func apply(_ op: FloatOp, _ a: Double, _ b: Double, _ predicate: UInt8) -> Double {
-        switch op {
-        case .add: return a + b
-        case .sub: return a - b
-        case .mul: return a * b
-        case .div: return a / b
-        case .min: return a < b ? a : b
-        case .max: return a > b ? a : b
-        case .sqrt: return b.squareRoot()
-        case .compare: return Double(bitPattern: compare(a, b, predicate) ? ~0 : 0)
-        case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
-        case .round: return roundX86(b, mode: predicate)
-        case .dotProduct: return a * b // handled by `dotProduct`
-        }
-    }
-
-    static func apply(_ op: FloatOp, _ a: Float, _ b: Float, _ predicate: UInt8) -> Float {
-        switch op {
-        case .add: return a + b
-        case .sub: return a - b
-        case .mul: return a * b
-        case .div: return a / b
-        case .min: return a < b ? a : b
-        case .max: return a > b ? a : b
-        case .sqrt: return b.squareRoot()
-        case .compare: return Float(bitPattern: compare(a, b, predicate) ? ~0 : 0)
-        case .addSub, .horizontalAdd, .horizontalSub: return a + b // handled by `horizontal`
-        case .round: return roundX86(b, mode: predicate)
-        case .dotProduct: return a * b // handled by `dotProduct`
-        }
-    }
-
-    /// `a + b` or `a - b` with the x86 NaN rule made explicit: a NaN first operand wins (quieted),
-    /// else a NaN second operand (the host's own instruction might commute the operands).
-    @inline(__always) static func x86AddOrSub<T: BinaryFloatingPoint>(_ a: T, _ b: T, subtract: Bool) -> T {
-        if a.isNaN { return quieted(a) }
-        if b.isNaN { return quieted(b) }
-        return subtract ? a - b : a + b
-    }
-
-    @inline(__always) static func quieted<T: BinaryFloatingPoint>(_ x: T) -> T {
-        x.isSignalingNaN ? T(sign: x.sign, exponentBitPattern: x.exponentBitPattern,
-                             significandBitPattern: x.significandBitPattern | (1 << (T.significandBitCount - 1))) : x
-    }
-
-    /// ROUND*: mode 0 nearest-even, 1 down, 2 up, 3 toward zero; a NaN comes back quieted.
-    @inline(__always) static func roundX86<T: BinaryFloatingPoint>(_ x: T, mode: UInt8) -> T {
-        if x.isNaN { return quieted(x) }
-        switch mode & 3 {
-        case 0: return x.rounded(.toNearestOrEven)
-        case 1: return x.rounded(.down)
-        case 2: return x.rounded(.up)
-        default: return x.rounded(.towardZero)
-        }
-    }
-
-    @inline(__always) static func x86Mul<T: BinaryFloatingPoint>(_ a: T, _ b: T) -> T {
-        if a.isNaN { return quieted(a) }
-        if b.isNaN { return quieted(b) }
-        return a * b
-    }
-
-    /// DPPS/DPPD in the SDM's order: masked products (+0 where unselected), pairwise sums, the
-    /// total broadcast to the lanes selected by the low immediate bits (+0 elsewhere).
-    static func dotProduct(double: Bool, _ d: V, _ s: V, imm: UInt8) -> V {
-        if double {
-            let x = [Double(bitPattern: d.0), Double(bitPattern: d.1)], y = [Double(bitPattern: s.0), Double(bitPattern: s.1)]
-            let p = (0..<2).map { imm & (0x10 << UInt8($0)) != 0 ? x86Mul(x[$0], y[$0]) : 0.0 }
-            let total = x86AddOrSub(p[0], p[1], subtract: false)
-            return (imm & 1 != 0 ? total.bitPattern : 0, imm & 2 != 0 ? total.bitPattern : 0)
-        }
-        let x = singles(d), y = singles(s)
-        let p = (0..<4).map { imm & (0x10 << UInt8($0)) != 0 ? x86Mul(x[$0], y[$0]) : Float(0) }
-        let total = x86AddOrSub(x86AddOrSub(p[0], p[1], subtract: false), x86AddOrSub(p[2], p[3], subtract: false), subtract: false)
-        return pack((0..<4).map { imm & (1 << UInt8($0)) != 0 ? total : Float(0) })
-    }
-
-    /// ADDSUBPS/PD, HADDPS/PD, HSUBPS/PD (SSE3), lane by lane as the SDM orders the operands.
-    static func horizontal(_ op: FloatOp, double: Bool, _ d: V, _ s: V) -> V {
-        let subtract = op == .horizontalSub
-        if double {
-            let x = [Double(bitPattern: d.0), Double(bitPattern: d.1)], y = [Double(bitPattern: s.0), Double(bitPattern: s.1)]
-            if op == .addSub {
-                return (x86AddOrSub(x[0], y[0], subtract: true).bitPattern, x86AddOrSub(x[1], y[1], subtract: false).bitPattern)
+    /// The host operation alone: (XMM0 after it, flags raised).
+    @inline(__always)
+    static func raw(_ st: UnsafeMutablePointer<UInt64>, _ op: emu_sse_op, imm: UInt8 = 0, _ d: V, _ s: V) -> (V, UInt64) {
+        var dst = d, src = s
+        let mxcsr = UInt32(truncatingIfNeeded: st[StateSlot.mxcsr])
+        let raised = withUnsafeMutableBytes(of: &dst) { dp in
+            withUnsafeMutableBytes(of: &src) { sp in
+                emu_sse_execute(Int32(op.rawValue), UInt32(imm), mxcsr,
+                                dp.baseAddress?.assumingMemoryBound(to: UInt64.self),
+                                sp.baseAddress?.assumingMemoryBound(to: UInt64.self))
             }
-            return (x86AddOrSub(x[0], x[1], subtract: subtract).bitPattern, x86AddOrSub(y[0], y[1], subtract: subtract).bitPattern)
         }
-        let x = singles(d), y = singles(s)
-        if op == .addSub {
-            return pack((0..<4).map { x86AddOrSub(x[$0], y[$0], subtract: $0 & 1 == 0) })
-        }
-        return pack([x86AddOrSub(x[0], x[1], subtract: subtract), x86AddOrSub(x[2], x[3], subtract: subtract),
-                     x86AddOrSub(y[0], y[1], subtract: subtract), x86AddOrSub(y[2], y[3], subtract: subtract)])
+        return (dst, UInt64(raised))
     }
 
-    static func arithmetic(_ op: FloatOp, _ shape: FloatShape, _ d: V, _ s: V, predicate: UInt8) -> V {
-        if op == .dotProduct { return dotProduct(double: shape == .packedDouble, d, s, imm: predicate) }
-        if op == .addSub || op == .horizontalAdd || op == .horizontalSub {
-            return horizontal(op, double: shape == .packedDouble, d, s)
-        }
+    /// ORs `raised` into the guest's MXCSR flags; #XM when one of them is unmasked.
+    @inline(__always)
+    static func merge(_ st: UnsafeMutablePointer<UInt64>, _ raised: UInt64, pc: UInt64) throws(GuestException) {
+        guard raised != 0 else { return }
+        let mxcsr = st[StateSlot.mxcsr] | raised
+        st[StateSlot.mxcsr] = mxcsr
+        let unmasked = raised & ~(mxcsr >> 7) & 0x3F
+        if unmasked != 0 { throw .simdFloatingPoint(pc: pc, exceptions: unmasked) }
+    }
+
+    static func shapeIndex(_ shape: FloatShape) -> UInt32 {
         switch shape {
-        case .scalarDouble:
-            return (apply(op, Double(bitPattern: d.0), Double(bitPattern: s.0), predicate).bitPattern, d.1)
-        case .packedDouble:
-            return (apply(op, Double(bitPattern: d.0), Double(bitPattern: s.0), predicate).bitPattern,
-                    apply(op, Double(bitPattern: d.1), Double(bitPattern: s.1), predicate).bitPattern)
-        case .scalarSingle:
-            let r = apply(op, Float(bitPattern: UInt32(truncatingIfNeeded: d.0)), Float(bitPattern: UInt32(truncatingIfNeeded: s.0)), predicate)
-            return ((d.0 & ~0xFFFF_FFFF) | UInt64(r.bitPattern), d.1)
-        case .packedSingle:
-            let x = singles(d), y = singles(s)
-            return pack((0..<4).map { apply(op, x[$0], y[$0], predicate) })
+        case .packedSingle: return 0
+        case .packedDouble: return 1
+        case .scalarSingle: return 2
+        case .scalarDouble: return 3
         }
     }
 
-    /// CVTSD2SI semantics: NaN or out of range gives the "integer indefinite" value.
-    static func toInteger(_ x: Double, size: Int, truncate: Bool) -> UInt64 {
-        let r = truncate ? x.rounded(.towardZero) : x.rounded(.toNearestOrEven)
-        if size == 8 {
-            guard !r.isNaN, r >= -9_223_372_036_854_775_808.0, r < 9_223_372_036_854_775_808.0 else { return 1 << 63 }
-            return UInt64(bitPattern: Int64(r))
+    /// The host operation for `op` in `shape` (the four shapes are consecutive in `emu_sse_op`).
+    static func operation(_ op: FloatOp, _ shape: FloatShape) -> emu_sse_op {
+        let first: emu_sse_op
+        switch op {
+        case .add: first = EMU_SSE_ADDPS
+        case .sub: first = EMU_SSE_SUBPS
+        case .mul: first = EMU_SSE_MULPS
+        case .div: first = EMU_SSE_DIVPS
+        case .min: first = EMU_SSE_MINPS
+        case .max: first = EMU_SSE_MAXPS
+        case .sqrt: first = EMU_SSE_SQRTPS
+        case .compare: first = EMU_SSE_CMPPS
+        case .round: first = EMU_SSE_ROUNDPS
+        case .addSub: return shape == .packedDouble ? EMU_SSE_ADDSUBPD : EMU_SSE_ADDSUBPS
+        case .horizontalAdd: return shape == .packedDouble ? EMU_SSE_HADDPD : EMU_SSE_HADDPS
+        case .horizontalSub: return shape == .packedDouble ? EMU_SSE_HSUBPD : EMU_SSE_HSUBPS
+        case .dotProduct: return shape == .packedDouble ? EMU_SSE_MULSD : EMU_SSE_MULSS // see `dotProduct`
         }
-        guard !r.isNaN, r >= -2_147_483_648.0, r < 2_147_483_648.0 else { return 0x8000_0000 }
-        return UInt64(UInt32(bitPattern: Int32(r)))
+        return emu_sse_op(rawValue: first.rawValue + shapeIndex(shape))
     }
 
-    static func int32(_ x: Double, truncate: Bool) -> UInt32 { UInt32(truncatingIfNeeded: toInteger(x, size: 4, truncate: truncate)) }
+    /// An arithmetic, compare or round operation: XMM `d` op= `s`.
+    static func arithmetic(_ st: UnsafeMutablePointer<UInt64>, _ op: FloatOp, _ shape: FloatShape, _ d: V, _ s: V,
+                           immediate: UInt8, pc: UInt64) throws(GuestException) -> V {
+        switch op {
+        case .dotProduct:
+            return try dotProduct(st, double: shape == .packedDouble, d, s, imm: immediate, pc: pc)
+        case .compare:
+            return try run(st, operation(op, shape), imm: immediate & 7, d, s, pc: pc)
+        case .round:
+            return try run(st, operation(op, shape), imm: immediate & 15, d, s, pc: pc)
+        default:
+            return try run(st, operation(op, shape), d, s, pc: pc)
+        }
+    }
 
-    static func convert(_ c: FloatConversion, _ d: V, _ s: V) -> V {
+    /// DPPS/DPPD in the SDM's order, each step the host's scalar MUL/ADD under the guest's MXCSR:
+    /// products of the lanes selected by immediate bits 4–7 (+0 elsewhere, computing nothing),
+    /// pairwise sums, the total in the lanes selected by bits 0–3 (+0 elsewhere).
+    static func dotProduct(_ st: UnsafeMutablePointer<UInt64>, double: Bool, _ d: V, _ s: V, imm: UInt8, pc: UInt64) throws(GuestException) -> V {
+        var raised: UInt64 = 0
+        func step(_ op: emu_sse_op, _ a: UInt64, _ b: UInt64) -> UInt64 {
+            let (r, f) = raw(st, op, (a, 0), (b, 0))
+            raised |= f
+            return r.0
+        }
+        if double {
+            let x = [d.0, d.1], y = [s.0, s.1]
+            let p = (0..<2).map { imm & (0x10 << UInt8($0)) != 0 ? step(EMU_SSE_MULSD, x[$0], y[$0]) : 0 }
+            let total = step(EMU_SSE_ADDSD, p[0], p[1])
+            try merge(st, raised, pc: pc)
+            return (imm & 1 != 0 ? total : 0, imm & 2 != 0 ? total : 0)
+        }
+        let lanes: (V) -> [UInt64] = { [$0.0 & 0xFFFF_FFFF, $0.0 >> 32, $0.1 & 0xFFFF_FFFF, $0.1 >> 32] }
+        let x = lanes(d), y = lanes(s)
+        let p = (0..<4).map { imm & (0x10 << UInt8($0)) != 0 ? step(EMU_SSE_MULSS, x[$0], y[$0]) & 0xFFFF_FFFF : 0 }
+        let low = step(EMU_SSE_ADDSS, p[0], p[1]) & 0xFFFF_FFFF
+        let high = step(EMU_SSE_ADDSS, p[2], p[3]) & 0xFFFF_FFFF
+        let total = step(EMU_SSE_ADDSS, low, high) & 0xFFFF_FFFF
+        try merge(st, raised, pc: pc)
+        let out = (0..<4).map { imm & (1 << UInt8($0)) != 0 ? total : 0 }
+        return (out[0] | out[1] << 32, out[2] | out[3] << 32)
+    }
+
+    /// CVTSI2SS/SD of a 32- or 64-bit signed integer into the low lane of `d`.
+    static func fromInteger(_ st: UnsafeMutablePointer<UInt64>, double: Bool, sourceSize: Int, _ d: V, _ value: UInt64, pc: UInt64) throws(GuestException) -> V {
+        let op: emu_sse_op
+        switch (double, sourceSize == 8) {
+        case (false, false): op = EMU_SSE_CVTSI2SSL
+        case (false, true): op = EMU_SSE_CVTSI2SSQ
+        case (true, false): op = EMU_SSE_CVTSI2SDL
+        case (true, true): op = EMU_SSE_CVTSI2SDQ
+        }
+        return try run(st, op, d, (value, 0), pc: pc)
+    }
+
+    /// CVT(T)SS2SI/CVT(T)SD2SI of the low lane of `s` into a `size`-byte integer (zero-extended).
+    static func toInteger(_ st: UnsafeMutablePointer<UInt64>, double: Bool, truncate: Bool, size: Int, _ s: UInt64, pc: UInt64) throws(GuestException) -> UInt64 {
+        let op: emu_sse_op
+        switch (double, truncate, size == 8) {
+        case (false, false, false): op = EMU_SSE_CVTSS2SI32
+        case (false, false, true): op = EMU_SSE_CVTSS2SI64
+        case (false, true, false): op = EMU_SSE_CVTTSS2SI32
+        case (false, true, true): op = EMU_SSE_CVTTSS2SI64
+        case (true, false, false): op = EMU_SSE_CVTSD2SI32
+        case (true, false, true): op = EMU_SSE_CVTSD2SI64
+        case (true, true, false): op = EMU_SSE_CVTTSD2SI32
+        case (true, true, true): op = EMU_SSE_CVTTSD2SI64
+        }
+        return try run(st, op, (0, 0), (s, 0), pc: pc).0
+    }
+
+    /// Conversions between float formats and packed integers: XMM `d` = convert(`s`).
+    static func convert(_ st: UnsafeMutablePointer<UInt64>, _ c: FloatConversion, _ d: V, _ s: V, pc: UInt64) throws(GuestException) -> V {
+        let op: emu_sse_op
         switch c {
-        case .scalarDoubleToSingle:
-            return ((d.0 & ~0xFFFF_FFFF) | UInt64(Float(Double(bitPattern: s.0)).bitPattern), d.1)
-        case .scalarSingleToDouble:
-            return (Double(Float(bitPattern: UInt32(truncatingIfNeeded: s.0))).bitPattern, d.1)
-        case .packedSingleToDouble:
-            let f = singles(s)
-            return (Double(f[0]).bitPattern, Double(f[1]).bitPattern)
-        case .packedDoubleToSingle:
-            return (UInt64(Float(Double(bitPattern: s.0)).bitPattern) | UInt64(Float(Double(bitPattern: s.1)).bitPattern) << 32, 0)
-        case .packedInt32ToDouble:
-            return (Double(Int32(truncatingIfNeeded: s.0)).bitPattern, Double(Int32(truncatingIfNeeded: s.0 >> 32)).bitPattern)
-        case .packedInt32ToSingle:
-            let i = [Int32(truncatingIfNeeded: s.0), Int32(truncatingIfNeeded: s.0 >> 32), Int32(truncatingIfNeeded: s.1), Int32(truncatingIfNeeded: s.1 >> 32)]
-            return pack(i.map { Float($0) })
-        case .packedSingleToInt32, .packedSingleToInt32Truncating:
-            let t = c == .packedSingleToInt32Truncating
-            let f = singles(s).map { int32(Double($0), truncate: t) }
-            return (UInt64(f[0]) | UInt64(f[1]) << 32, UInt64(f[2]) | UInt64(f[3]) << 32)
-        case .packedDoubleToInt32, .packedDoubleToInt32Truncating:
-            let t = c == .packedDoubleToInt32Truncating
-            return (UInt64(int32(Double(bitPattern: s.0), truncate: t)) | UInt64(int32(Double(bitPattern: s.1), truncate: t)) << 32, 0)
+        case .scalarDoubleToSingle: op = EMU_SSE_CVTSD2SS
+        case .scalarSingleToDouble: op = EMU_SSE_CVTSS2SD
+        case .packedSingleToDouble: op = EMU_SSE_CVTPS2PD
+        case .packedDoubleToSingle: op = EMU_SSE_CVTPD2PS
+        case .packedInt32ToDouble: op = EMU_SSE_CVTDQ2PD
+        case .packedInt32ToSingle: op = EMU_SSE_CVTDQ2PS
+        case .packedSingleToInt32: op = EMU_SSE_CVTPS2DQ
+        case .packedSingleToInt32Truncating: op = EMU_SSE_CVTTPS2DQ
+        case .packedDoubleToInt32: op = EMU_SSE_CVTPD2DQ
+        case .packedDoubleToInt32Truncating: op = EMU_SSE_CVTTPD2DQ
         }
+        return try run(st, op, d, s, pc: pc)
     }
 
-    /// (U)COMISD/SS: unordered → ZF PF CF; less → CF; equal → ZF; greater → none. OF SF AF clear.
-    static func compareFlags(_ s: UnsafeMutablePointer<UInt64>, _ a: UInt64, _ b: UInt64, double: Bool) {
-        let x = double ? Double(bitPattern: a) : Double(Float(bitPattern: UInt32(truncatingIfNeeded: a)))
-        let y = double ? Double(bitPattern: b) : Double(Float(bitPattern: UInt32(truncatingIfNeeded: b)))
-        let f: UInt64
-        if x.isNaN || y.isNaN { f = RFlags.zf | RFlags.pf | RFlags.cf }
-        else if x < y { f = RFlags.cf }
-        else if x == y { f = RFlags.zf }
-        else { f = 0 }
-        s[StateSlot.ccOp] = ConditionCodeOp.eflags.encoded(size: 8)
-        s[StateSlot.ccSrc] = f
+    /// (U)COMISS/SD: ZF, PF, CF from the comparison (OF, SF, AF clear). COMIS* raise invalid for
+    /// any NaN, UCOMIS* only for a signalling one.
+    static func compareFlags(_ st: UnsafeMutablePointer<UInt64>, _ a: UInt64, _ b: UInt64, double: Bool, ordered: Bool, pc: UInt64) throws(GuestException) {
+        let op: emu_sse_op
+        switch (double, ordered) {
+        case (false, true): op = EMU_SSE_COMISS
+        case (true, true): op = EMU_SSE_COMISD
+        case (false, false): op = EMU_SSE_UCOMISS
+        case (true, false): op = EMU_SSE_UCOMISD
+        }
+        let flags = try run(st, op, (a, 0), (b, 0), pc: pc).0 & (RFlags.zf | RFlags.pf | RFlags.cf)
+        st[StateSlot.ccOp] = ConditionCodeOp.eflags.encoded(size: 8)
+        st[StateSlot.ccSrc] = flags
     }
 }

@@ -66,7 +66,7 @@ public enum IRHelper: Sendable, Equatable {
     /// A float-format conversion into XMM `destination`, source in args [low, high].
     case convertFloat(FloatConversion, destination: Int)
     /// (U)COMISS/SD of args [destination low, source low]: ZF, PF, CF.
-    case compareScalarFlags(double: Bool)
+    case compareScalarFlags(double: Bool, ordered: Bool)
     /// An x87 instruction (escape opcode, ModRM); args[0] is the memory operand's address when
     /// it has one.
     case x87(opcode: UInt8, modrm: UInt8)
@@ -149,13 +149,16 @@ public enum GuestException: Error, Sendable, Equatable {
     case divideError(pc: UInt64)
     /// #BP: INT3 (the PC is the address after it, as on hardware).
     case breakpoint(pc: UInt64)
+    /// #XM: an SSE floating-point exception unmasked in MXCSR; `exceptions` holds the raised
+    /// unmasked flags (MXCSR bits 0–5). The destination was not written.
+    case simdFloatingPoint(pc: UInt64, exceptions: UInt64)
 
     /// The guest PC reported with the exception.
     public var pc: UInt64 {
         switch self {
         case .invalidOpcode(let pc), .generalProtection(let pc), .divideError(let pc), .breakpoint(let pc):
             return pc
-        case .pageFault(let pc, _, _):
+        case .pageFault(let pc, _, _), .simdFloatingPoint(let pc, _):
             return pc
         }
     }

@@ -739,10 +739,10 @@ struct InstructionEmitter {
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = floatSource(ops[1], size: conversion.memorySize)
             _ = b.helper(.convertFloat(conversion, destination: d), [lo, hi], result: false, pc: pc)
-        case .compareScalarFlags(let double):
+        case .compareScalarFlags(let double, let ordered):
             guard case .xmm(let d) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, _) = floatSource(ops[1], size: i.sourceSize)
-            _ = b.helper(.compareScalarFlags(double: double), [b.get(StateSlot.xmm(d)), lo], result: false, pc: pc)
+            _ = b.helper(.compareScalarFlags(double: double, ordered: ordered), [b.get(StateSlot.xmm(d)), lo], result: false, pc: pc)
         case .moveMask(let op):
             guard case .register(let r, _) = ops[0] else { return .exception(.invalidOpcode(pc: pc)) }
             let (lo, hi) = xmmSource(ops[1], aligned: false)
