@@ -1,5 +1,9 @@
 /// Which instructions' flag results are read before being overwritten: lazy condition codes
 /// already defer computing flags, this pass drops even recording them when no one can read them.
+///
+/// An instruction that may fault counts as a reader: at a fault the guest (a signal handler's
+/// `uc_mcontext.eflags`) must see the flags every earlier instruction of the block computed, so
+/// flags stay recorded up to each load, store, stack access, division or helper that can raise.
 enum FlagLiveness {
     /// For each instruction, whether the flags are live after it. `liveAtEnd`: whether the
     /// block's successor may read them (true unless known otherwise).
@@ -9,9 +13,25 @@ enum FlagLiveness {
         for k in stride(from: instructions.count - 1, through: 0, by: -1) {
             let insn = instructions[k]
             result[k] = live
-            if reads(insn) { live = true } else if writesAll(insn) { live = false }
+            if reads(insn) || mayFault(insn) { live = true } else if writesAll(insn) { live = false }
         }
         return result
+    }
+
+    /// May raise an exception (so the flags before it must be the architectural ones):
+    /// any memory access, the stack, division, string operations, SSE floating point (#XM), x87
+    /// and the state save/restore instructions. LEA and the hinting NOPs only compute addresses.
+    static func mayFault(_ i: Instruction) -> Bool {
+        switch i.mnemonic {
+        case .lea, .nop, .pause, .fence:
+            return false
+        case .push, .pop, .pushf, .popf, .call, .ret, .leave, .div, .idiv, .movs, .stos, .lods, .cmps, .scas,
+             .floatArithmetic, .convertIntegerToFloat, .convertFloatToInteger, .convertFloat, .compareScalarFlags,
+             .x87, .fxsave, .fxrstor, .ldmxcsr, .stmxcsr, .cmpxchg16b, .cmpxchg8b, .hlt, .int3, .ud2:
+            return true
+        default:
+            return i.operands.contains { if case .memory = $0 { return true } else { return false } }
+        }
     }
 
     /// Writes every arithmetic flag unconditionally (without reading any).
