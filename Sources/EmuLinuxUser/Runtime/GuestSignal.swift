@@ -20,6 +20,7 @@ public enum GuestSignal {
         case .pageFault, .generalProtection: return SIGSEGV
         case .divideError, .simdFloatingPoint: return SIGFPE
         case .breakpoint: return SIGTRAP
+        case .interrupted: return SIGTRAP // never raised: Executor.run reports it as a stop
         }
     }
 }

@@ -44,7 +44,7 @@ enum SignalDelivery {
             else if exceptions & 0x12 != 0 { code = 5 } // FPE_FLTUND
             else { code = 6 } // FPE_FLTRES
             return Info(signal: signal, code: code, address: pc)
-        case .breakpoint: return Info(signal: signal, code: 128, address: 0)
+        case .breakpoint, .interrupted: return Info(signal: signal, code: 128, address: 0)
         }
     }
 

@@ -2,6 +2,8 @@
 /// type and nothing in front of it.
 struct BlockCompiler {
     let memory: GuestAddressSpace
+    /// Looked at by helpers that run long (REP string operations) between iterations.
+    let stop: StopRequest
 
     /// Compiles a block into one closure: the op closures are threaded, eight to a link, each
     /// link calling the next directly. (Walking an array of closures instead costs a retain and
@@ -205,8 +207,9 @@ struct BlockCompiler {
         case .doubleShift(let left, let size):
             return { t, s in t[r] = Helpers.doubleShift(s, left: left, size: size, dst: t[a0], src: t[a1], count: t[a2]) }
         case .string(let kind, let size, let rep, let repne, let addressSize):
+            let stop = stop
             return { _, s throws(GuestException) in
-                try Helpers.string(s, m, kind, size: size, rep: rep, repne: repne, addressSize: addressSize, pc: pc)
+                try Helpers.string(s, m, kind, size: size, rep: rep, repne: repne, addressSize: addressSize, stop: stop, pc: pc)
             }
         case .popFlags:
             return { t, s in Helpers.popFlags(s, t[a0]) }

@@ -31,10 +31,15 @@ public final class Executor {
     var blocksByPage: [UInt64: [UInt64]] = [:]
     let temps: UnsafeMutablePointer<UInt64>
     var tempCapacity: Int
-    let stop = Atomic<Bool>(false)
+    let stop = StopRequest()
     /// A word that something else (a host signal handler) sets non-zero to make `run` return
-    /// `.stopRequested` at the next block boundary; read, never written, by the executor.
-    public var interruptWord: UnsafePointer<UInt64>?
+    /// `.stopRequested` at the next block boundary, or at the next iteration of a REP string
+    /// instruction (RIP then at that instruction, RCX/RSI/RDI describing what is left); read,
+    /// never written, by the executor.
+    public var interruptWord: UnsafePointer<UInt64>? {
+        get { stop.interruptWord }
+        set { stop.interruptWord = newValue }
+    }
     /// Called with each block's guest address before it runs (debugging; slows execution).
     public var blockTrace: ((UInt64) -> Void)?
     /// Blocks translated so far (statistics).
@@ -45,7 +50,7 @@ public final class Executor {
         self.cpu = cpu
         self.memory = memory
         translator = Translator(maximumInstructions: maximumBlockInstructions)
-        compiler = BlockCompiler(memory: memory)
+        compiler = BlockCompiler(memory: memory, stop: stop)
         tempCapacity = 4096
         temps = UnsafeMutablePointer<UInt64>.allocate(capacity: tempCapacity)
         temps.initialize(repeating: 0, count: tempCapacity)
@@ -54,8 +59,9 @@ public final class Executor {
 
     deinit { temps.deallocate() }
 
-    /// Asks `run` to return `.stopRequested` at the next block boundary. Thread-safe.
-    public func requestStop() { stop.store(true, ordering: .releasing) }
+    /// Asks `run` to return `.stopRequested` at the next block boundary (or REP iteration).
+    /// Thread-safe.
+    public func requestStop() { stop.requested.store(true, ordering: .releasing) }
 
     /// Drops every block translated from `page`.
     public func invalidate(page: UInt64) {
@@ -112,12 +118,8 @@ public final class Executor {
                 s[StateSlot.rip] = current.start
                 return .stopRequested
             }
-            if stop.load(ordering: .relaxed) {
-                stop.store(false, ordering: .relaxed)
-                s[StateSlot.rip] = current.start
-                return .stopRequested
-            }
-            if let word = interruptWord, word.pointee != 0 {
+            if stop.isPending {
+                stop.requested.store(false, ordering: .relaxed)
                 s[StateSlot.rip] = current.start
                 return .stopRequested
             }
@@ -126,6 +128,10 @@ public final class Executor {
                 try current.body(t, s)
             } catch {
                 s[StateSlot.rip] = error.pc
+                if case .interrupted = error {
+                    stop.requested.store(false, ordering: .relaxed)
+                    return .stopRequested
+                }
                 return .exception(error)
             }
             let next: UInt64

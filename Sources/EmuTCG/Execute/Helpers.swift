@@ -148,46 +148,51 @@ enum Helpers {
         s[StateSlot.otherFlags] = v & (RFlags.ac | RFlags.id)
     }
 
-    /// The REP-able string instructions, the whole loop at once.
+    /// Bytes a REP STOS/MOVS fast path handles between two looks at the stop request.
+    static let stringChunkBytes: UInt64 = 1 << 20
+
+    /// The REP-able string instructions. A repeated one runs to the end unless `stop` becomes
+    /// pending: then, after at least one iteration (or one fast-path chunk), it stops at an
+    /// iteration boundary and throws `.interrupted` with RCX, RSI and RDI describing the rest, so
+    /// executing it again resumes it. A fault midway leaves them at the faulting iteration.
     static func string(_ s: UnsafeMutablePointer<UInt64>, _ m: GuestAddressSpace, _ kind: Mnemonic, size: Int,
-                       rep: Bool, repne: Bool, addressSize: Int, pc: UInt64) throws(GuestException) {
+                       rep: Bool, repne: Bool, addressSize: Int, stop: StopRequest, pc: UInt64) throws(GuestException) {
         let step: UInt64 = s[StateSlot.df] != 0 ? 0 &- UInt64(size) : UInt64(size)
         let amask: UInt64 = addressSize == 4 ? 0xFFFF_FFFF : ~0
         let repeated = rep || repne
         let compares = kind == .cmps || kind == .scas
-        // Fast path: REP STOSB/MOVSB forward over plain memory.
+        // Fast path: REP STOS/MOVS forward over plain memory, a chunk at a time.
         if repeated && !compares && step == UInt64(size) && addressSize == 8 && (kind == .stos || kind == .movs) {
-            let count = s[1]
-            if count == 0 { return }
-            let total = count.multipliedReportingOverflow(by: UInt64(size))
-            if !total.overflow, total.partialValue <= 1 << 30,
-               let dst = m.hostPointer(s[7], length: total.partialValue, access: .write) {
+            while s[1] != 0 {
+                let chunk = min(s[1], stringChunkBytes / UInt64(size))
+                let total = chunk * UInt64(size)
+                guard let dst = m.hostPointer(s[7], length: total, access: .write) else { break }
                 if kind == .stos {
                     let v = s[0]
                     if size == 1 {
-                        dst.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: v), count: Int(total.partialValue))
+                        dst.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: v), count: Int(total))
                     } else {
-                        for i in 0..<Int(count) { storeHost(dst + i * size, v, size) }
+                        for i in 0..<Int(chunk) { storeHost(dst + i * size, v, size) }
                     }
-                    m.didWrite(s[7], length: total.partialValue)
-                    s[7] &+= total.partialValue; s[1] = 0
-                    return
-                } else if let src = m.hostPointer(s[6], length: total.partialValue, access: .read) {
-                    // Overlap semantics of a forward byte copy: memmove matches it only when the
-                    // regions do not overlap with dst after src.
+                } else {
+                    guard let src = m.hostPointer(s[6], length: total, access: .read) else { break }
+                    // A forward element copy equals memmove only when the destination does not
+                    // start inside the source; that case takes the element loop below.
                     let d = s[7], sa = s[6]
-                    if d <= sa || d >= sa &+ total.partialValue {
-                        if d + total.partialValue <= sa || sa + total.partialValue <= d {
-                            memcpy(dst, src, Int(total.partialValue))
-                        } else {
-                            for i in 0..<Int(total.partialValue) { dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
-                        }
-                        m.didWrite(d, length: total.partialValue)
-                        s[7] &+= total.partialValue; s[6] &+= total.partialValue; s[1] = 0
-                        return
+                    guard d <= sa || d >= sa &+ total else { break }
+                    if d &+ total <= sa || d >= sa &+ total {
+                        memcpy(dst, src, Int(total))
+                    } else {
+                        for i in 0..<Int(total) { dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
                     }
+                    s[6] &+= total
                 }
+                m.didWrite(s[7], length: total)
+                s[7] &+= total
+                s[1] -= chunk
+                if s[1] != 0 && stop.isPending { throw .interrupted(pc: pc) }
             }
+            if s[1] == 0 { return }
         }
         while true {
             if repeated && s[1] & amask == 0 { return }
@@ -221,6 +226,7 @@ enum Helpers {
                 if rep && !zf { return }
                 if repne && zf { return }
             }
+            if s[1] & amask != 0 && stop.isPending { throw .interrupted(pc: pc) }
         }
     }
 

@@ -152,11 +152,16 @@ public enum GuestException: Error, Sendable, Equatable {
     /// #XM: an SSE floating-point exception unmasked in MXCSR; `exceptions` holds the raised
     /// unmasked flags (MXCSR bits 0–5). The destination was not written.
     case simdFloatingPoint(pc: UInt64, exceptions: UInt64)
+    /// Not a guest exception: a REP string instruction stopped at an iteration boundary because a
+    /// stop was requested; RCX, RSI, RDI describe the rest and executing it again resumes it.
+    /// `Executor.run` turns it into `.stopRequested`, so it never reaches its callers.
+    case interrupted(pc: UInt64)
 
     /// The guest PC reported with the exception.
     public var pc: UInt64 {
         switch self {
-        case .invalidOpcode(let pc), .generalProtection(let pc), .divideError(let pc), .breakpoint(let pc):
+        case .invalidOpcode(let pc), .generalProtection(let pc), .divideError(let pc), .breakpoint(let pc),
+             .interrupted(let pc):
             return pc
         case .pageFault(let pc, _, _), .simdFloatingPoint(let pc, _):
             return pc
