@@ -111,8 +111,9 @@ public final class LinuxProcess {
     }
 
     /// Host signals forwarded to the guest: hang-up, interrupt, quit, the user signals, broken
-    /// pipe, alarm, termination, child status, window size.
-    public static let forwardedSignals: [Int32] = [1, 2, 3, 10, 12, 13, 14, 15, 17, 28]
+    /// pipe, the three interval timers' (alarm, virtual alarm, profiling), termination, child
+    /// status, window size.
+    public static let forwardedSignals: [Int32] = [1, 2, 3, 10, 12, 13, 14, 15, 17, 26, 27, 28]
 
     /// Installs handlers that turn these host signals into guest signals: blocking guest system
     /// calls go through `emu_safe_syscall`, translated code stops at the next block boundary,

@@ -92,31 +92,58 @@ enum MemorySyscalls {
         return Int64(bitPattern: requested)
     }
 
+    static let MREMAP_MAYMOVE: UInt64 = 1, MREMAP_FIXED: UInt64 = 2
+
+    /// mremap: shrink in place, grow in place when the pages after are free, otherwise (with
+    /// MREMAP_MAYMOVE) move to a free range or (with MREMAP_FIXED) to the given one, replacing
+    /// what is there. A move keeps contents, backing and permissions (`GuestAddressSpace.move`);
+    /// growth adds zeroed pages with the permissions of the last old page. EINVAL for unknown
+    /// flags, FIXED without MAYMOVE, unaligned addresses, zero sizes, an old range overlapping
+    /// the new one or a new range outside the address space; EFAULT when the old range is not
+    /// all mapped; ENOMEM when it cannot grow.
     static func mremap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
-        let old = a[0], flags = a[3]
-        guard old % page == 0, let oldLength = roundUp(a[1]), let newLength = roundUp(a[2]), newLength > 0 else {
+        let old = a[0], flags = a[3], requested = a[4]
+        guard flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED) == 0,
+              flags & MREMAP_FIXED == 0 || flags & MREMAP_MAYMOVE != 0 else { return -LinuxErrno.EINVAL }
+        guard old % page == 0, let oldLength = roundUp(a[1]), let newLength = roundUp(a[2]), oldLength > 0, newLength > 0 else {
             return -LinuxErrno.EINVAL
         }
         let memory = p.memory
-        guard flags & 2 == 0 else { return -LinuxErrno.EINVAL } // MREMAP_FIXED not yet
-        guard oldLength > 0, memory.isMapped(old, length: oldLength) else { return -LinuxErrno.EFAULT }
+        guard old < memory.size, oldLength <= memory.size - old, memory.isMapped(old, length: oldLength) else {
+            return -LinuxErrno.EFAULT
+        }
+        if flags & MREMAP_FIXED != 0 {
+            guard requested % page == 0, requested < memory.size, newLength <= memory.size - requested,
+                  requested >= old + oldLength || old >= requested + newLength else { return -LinuxErrno.EINVAL }
+            return move(p, old, oldLength, to: requested, newLength)
+        }
         if newLength <= oldLength {
             if newLength < oldLength { try? memory.unmap(old + newLength, length: oldLength - newLength) }
             return Int64(bitPattern: old)
         }
-        let perms = memory.permissions(at: old + oldLength - 1)
         let extra = newLength - oldLength
         if old + oldLength <= memory.size - extra, memory.isFree(old + oldLength, length: extra) {
-            do { try memory.map(old + oldLength, length: extra, perms) } catch { return -LinuxErrno.ENOMEM }
+            do { try memory.map(old + oldLength, length: extra, memory.permissions(at: old + oldLength - 1)) } catch {
+                return -LinuxErrno.ENOMEM
+            }
             return Int64(bitPattern: old)
         }
-        guard flags & 1 != 0 else { return -LinuxErrno.ENOMEM }
-        guard memory.hostPointer(old, length: oldLength, access: .read) != nil else { return -LinuxErrno.ENOMEM }
-        guard let target = findFree(p, length: newLength, ceiling: p.mmapCeiling) else { return -LinuxErrno.ENOMEM }
-        do { try memory.map(target, length: newLength, [.read, .write]) } catch { return -LinuxErrno.ENOMEM }
-        (memory.base + Int(target)).copyMemory(from: memory.base + Int(old), byteCount: Int(oldLength))
-        try? memory.protect(target, length: newLength, perms)
-        try? memory.unmap(old, length: oldLength)
+        guard flags & MREMAP_MAYMOVE != 0,
+              let target = findFree(p, length: newLength, ceiling: p.mmapCeiling) else { return -LinuxErrno.ENOMEM }
+        return move(p, old, oldLength, to: target, newLength)
+    }
+
+    /// Moves the first min(old, new) bytes to `target`, unmaps the rest of the old range and
+    /// adds zeroed pages when growing.
+    static func move(_ p: LinuxProcess, _ old: UInt64, _ oldLength: UInt64, to target: UInt64, _ newLength: UInt64) -> Int64 {
+        let memory = p.memory
+        let kept = min(oldLength, newLength)
+        let perms = memory.permissions(at: old + oldLength - 1)
+        do { try memory.move(old, length: kept, to: target) } catch { return -LinuxErrno.EFAULT }
+        if oldLength > kept { try? memory.unmap(old + kept, length: oldLength - kept) }
+        if newLength > kept {
+            do { try memory.map(target + kept, length: newLength - kept, perms) } catch { return -LinuxErrno.ENOMEM }
+        }
         return Int64(bitPattern: target)
     }
 

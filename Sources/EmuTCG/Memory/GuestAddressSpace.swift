@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CEmuSystem
 
 /// Page permission bits of a guest page.
 public struct PagePermissions: OptionSet, Sendable, Hashable {
@@ -152,6 +153,43 @@ public final class GuestAddressSpace {
             throw .badRange(address: address, length: length)
         }
         setTable(address, length, [], mapped: false)
+    }
+
+    /// Moves the pages at `address ..< address + length` to `target ..< target + length` with
+    /// their contents, host backing (a shared file mapping stays one) and permissions, replacing
+    /// whatever was at `target`; the old range becomes unmapped. Blocks translated from either
+    /// range are dropped. The host moves the pages (`mremap` with `MREMAP_DONTUNMAP`, so the
+    /// window never has a hole; where the kernel refuses that, a plain move whose old range is
+    /// reserved again at once).
+    /// - Throws: `badRange` for unaligned, overlapping or out-of-window ranges, an old range not
+    ///   entirely mapped, or a host refusal (for example a range spanning host mappings of
+    ///   different kinds); nothing has changed then.
+    public func move(_ address: UInt64, length: UInt64, to target: UInt64) throws(GuestAddressSpaceError) {
+        try checkRange(address, length)
+        try checkRange(target, length)
+        guard length % Self.pageSize == 0, target >= address + length || address >= target + length,
+              isMapped(address, length: length) else {
+            throw .badRange(address: address, length: length)
+        }
+        let first = Int(address / Self.pageSize), count = Int(length / Self.pageSize)
+        let moved = (0..<count).map { pageTable[first + $0] & ~PagePermissions.translated.rawValue }
+        let from = Int(bitPattern: base + Int(address)), to = Int(bitPattern: base + Int(target))
+        let mremapNumber = 25, mayMove = 1, fixed = 2, dontUnmap = 4
+        var result = emu_raw_syscall(mremapNumber, from, Int(length), Int(length), mayMove | fixed | dontUnmap, to, 0)
+        if result < 0 && result > -4096 {
+            result = emu_raw_syscall(mremapNumber, from, Int(length), Int(length), mayMove | fixed, to, 0)
+            guard result >= 0 || result <= -4096 else { throw .badRange(address: address, length: length) }
+        }
+        // Reserve the old range again (replacing what MREMAP_DONTUNMAP left, or the hole).
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED
+        _ = mmap(base + Int(address), Int(length), PROT_NONE, flags, -1, 0)
+        setTable(address, length, [], mapped: false)
+        let firstTarget = Int(target / Self.pageSize)
+        for k in 0..<count {
+            let old = PagePermissions(rawValue: pageTable[firstTarget + k])
+            pageTable[firstTarget + k] = moved[k]
+            if old.contains(.translated) { codeModified?(UInt64(firstTarget + k)) }
+        }
     }
 
     /// The highest mapped page number in `address ..< address + length`, or nil when none is.
