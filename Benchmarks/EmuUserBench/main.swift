@@ -2,7 +2,9 @@
 // Usage: emu-user-bench [--quick] [--emu-user PATH]
 //
 // Workloads (the issue's): busybox md5sum of 32 MiB, busybox gzip -c of 32 MiB, a busybox sh
-// loop of 100,000 iterations, and a CPU-bound C program compiled here with gcc -static. Each is
+// loop of 100,000 iterations, a CPU-bound C program and an SSE floating-point one (every
+// arithmetic operation and conversion goes through the MXCSR-exact host SSE path) compiled here
+// with gcc -static. Each is
 // run once per runner (they take seconds to minutes under emulation); the figure is wall-clock
 // seconds, and the ratios are emu-user's time over native and over qemu-x86_64's.
 // --quick: 4 MiB, 10,000 iterations, a shorter C program.
@@ -74,6 +76,30 @@ let sourcePath = work.appendingPathComponent("cpu.c").path
 let cpuProgram = work.appendingPathComponent("cpu").path
 FileManager.default.createFile(atPath: sourcePath, contents: source.data(using: .utf8))
 
+// SSE floating point: a small n-body step (add, sub, mul, div, sqrt) and conversions.
+let steps = quick ? 20_000 : 200_000
+let floatSource = """
+#include <math.h>
+#include <stdio.h>
+int main(void) {
+    double x[5] = {0, 1, -1, 2, 0.5}, y[5] = {0, 0.5, 1, -1, 2}, vx[5] = {0}, vy[5] = {0}, m[5] = {10, 1, 1, 0.5, 0.1};
+    long checksum = 0;
+    for (long s = 0; s < \(steps); s++) {
+        for (int i = 0; i < 5; i++) for (int j = 0; j < 5; j++) if (i != j) {
+            double dx = x[j] - x[i], dy = y[j] - y[i], d2 = dx * dx + dy * dy + 0.01, inv = m[j] / (d2 * sqrt(d2));
+            vx[i] += dx * inv * 1e-4; vy[i] += dy * inv * 1e-4;
+        }
+        for (int i = 0; i < 5; i++) { x[i] += vx[i] * 1e-3; y[i] += vy[i] * 1e-3; }
+        checksum += (long)(x[1] * 1000) + (int)(float)y[2];
+    }
+    printf("%.9f %.9f %ld\\n", x[1], y[2], checksum);
+    return 0;
+}
+"""
+let floatSourcePath = work.appendingPathComponent("float.c").path
+let floatProgram = work.appendingPathComponent("float").path
+_ = FileManager.default.createFile(atPath: floatSourcePath, contents: floatSource.data(using: .utf8))
+
 /// Runs a command with stdout to a file; returns (seconds, exit status, output).
 func run(_ command: [String]) throws -> (Double, Int32, Data) {
     let process = Process()
@@ -94,7 +120,8 @@ func run(_ command: [String]) throws -> (Double, Int32, Data) {
 }
 
 let (_, gccStatus, _) = try run(["/usr/bin/gcc", "-static", "-O2", "-o", cpuProgram, sourcePath])
-guard gccStatus == 0 else { fail("gcc -static failed (apt-get install gcc libc6-dev)") }
+let (_, gccFloatStatus, _) = try run(["/usr/bin/gcc", "-static", "-O2", "-o", floatProgram, floatSourcePath, "-lm"])
+guard gccStatus == 0, gccFloatStatus == 0 else { fail("gcc -static failed (apt-get install gcc libc6-dev)") }
 
 let loops = quick ? 10_000 : 100_000
 let workloads: [(String, [String])] = [
@@ -102,6 +129,7 @@ let workloads: [(String, [String])] = [
     ("busybox gzip -c \(size >> 20) MiB", [busybox, "sh", "-c", "\(busybox) gzip -c \(input) | \(busybox) wc -c"]),
     ("busybox sh loop \(loops)", [busybox, "sh", "-c", "i=0; while [ $i -lt \(loops) ]; do i=$((i+1)); done; echo $i"]),
     ("C program (gcc -static -O2)", [cpuProgram]),
+    ("C SSE floating point \(steps / 1000)k", [floatProgram]),
 ]
 
 print("emu-user-bench: wall-clock seconds, one run each; ratio = emu-user time / peer time (lower is better)")

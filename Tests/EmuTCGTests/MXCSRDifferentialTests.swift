@@ -84,18 +84,21 @@ import Testing
     }
 
     /// Runs each form `cases` times; returns the differences.
-    static func differences(_ forms: [Form], cases: Int, seed: UInt64) throws -> [String] {
+    /// With `nearest`, MXCSR is always 0x1F80 plus random sticky flags: the fast path's case.
+    static func differences(_ forms: [Form], cases: Int, seed: UInt64, nearest: Bool = false) throws -> [String] {
         let machine = try TestMachine()
         guard let page = emu_native_code_page() else { return ["no executable page"] }
         var rng = SeededGenerator(seed: seed)
         var failures: [String] = []
-        // stmxcsr [rdx] ; ldmxcsr [rdi] ; <form> ; stmxcsr [rsi] ; ldmxcsr [rdx]
-        let before: [UInt8] = [0x0F, 0xAE, 0x1A, 0x0F, 0xAE, 0x17], after: [UInt8] = [0x0F, 0xAE, 0x1E, 0x0F, 0xAE, 0x12]
+        // cmp rdx, rdx (known flags) ; stmxcsr [rdx] ; ldmxcsr [rdi] ; <form> ; stmxcsr [rsi] ;
+        // ldmxcsr [rdx]
+        let before: [UInt8] = [0x48, 0x39, 0xD2, 0x0F, 0xAE, 0x1A, 0x0F, 0xAE, 0x17], after: [UInt8] = [0x0F, 0xAE, 0x1E, 0x0F, 0xAE, 0x12]
         for form in forms {
             for _ in 0..<cases {
                 let code = before + form.encode(reg: Int.random(in: 0...15, using: &rng), rm: Int.random(in: 0...15, using: &rng),
                                                 immediate: UInt8.random(in: 0...255, using: &rng)) + after
-                let control = mxcsr(&rng)
+                var control = mxcsr(&rng)
+                if nearest { control = 0x1F80 | (control & 0x3F) }
                 var regs = (0..<16).map { _ in SIMDDifferentialTests.lane(&rng) }
                 var xmm = (0..<32).map { _ in SIMDDifferentialTests.lane(&rng) }
                 if Bool.random(using: &rng) { // fully random bits: any exponent
@@ -167,6 +170,14 @@ import Testing
     @Test(arguments: conversions)
     func conversionsMatchTheHostUnderRandomMXCSR(_ form: Form) throws {
         let failures = try Self.differences([form], cases: 300, seed: 0x3C5C)
+        #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
+    }
+
+    /// The usual MXCSR (nearest, all masked, no FTZ/DAZ), where `NearestFloat` computes results
+    /// and PE in Swift for ordinary operands and the host takes the rest: every form again.
+    @Test(arguments: arithmetic + sse3And41 + conversions)
+    func theNearestFastPathMatchesTheHost(_ form: Form) throws {
+        let failures = try Self.differences([form], cases: 300, seed: 0x3C5D, nearest: true)
         #expect(failures.isEmpty, "\(failures.count) differ; first: \(failures.prefix(3))")
     }
 

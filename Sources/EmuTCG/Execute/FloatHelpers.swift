@@ -8,9 +8,21 @@ import CEmuSystem
 ///
 /// Every routine merges the raised flags into the guest's sticky MXCSR flags. When a raised
 /// exception is unmasked in the guest's MXCSR, the destination is left unchanged and the routine
-/// throws `GuestException.simdFloatingPoint` (#XM; Linux delivers SIGFPE).
+/// throws `GuestException.simdFloatingPoint` (#XM; Linux delivers SIGFPE). With the usual MXCSR
+/// (nearest, all masked) and ordinary operands, `NearestFloat` computes the result and PE in
+/// Swift without touching the host's MXCSR.
 enum FloatHelpers {
     typealias V = (UInt64, UInt64)
+
+    /// Whether the guest's MXCSR is the one `NearestFloat` handles.
+    @inline(__always) static func nearest(_ st: UnsafeMutablePointer<UInt64>) -> Bool {
+        st[StateSlot.mxcsr] & ~0x3F == NearestFloat.control
+    }
+
+    /// Records PE from the fast path (masked there, so never #XM).
+    @inline(__always) static func precision(_ st: UnsafeMutablePointer<UInt64>, _ inexact: Bool) {
+        if inexact { st[StateSlot.mxcsr] |= 0x20 }
+    }
 
     /// Runs `op` with XMM0 = `d`, XMM1 = `s` on the host; returns XMM0 (or the integer in its low
     /// half) and merges the flags, throwing #XM for an unmasked one.
@@ -79,6 +91,10 @@ enum FloatHelpers {
     /// An arithmetic, compare or round operation: XMM `d` op= `s`.
     static func arithmetic(_ st: UnsafeMutablePointer<UInt64>, _ op: FloatOp, _ shape: FloatShape, _ d: V, _ s: V,
                            immediate: UInt8, pc: UInt64) throws(GuestException) -> V {
+        if nearest(st), let (v, inexact) = NearestFloat.arithmetic(op, shape, d, s, predicate: immediate) {
+            precision(st, inexact)
+            return v
+        }
         switch op {
         case .dotProduct:
             return try dotProduct(st, double: shape == .packedDouble, d, s, imm: immediate, pc: pc)
@@ -121,6 +137,11 @@ enum FloatHelpers {
 
     /// CVTSI2SS/SD of a 32- or 64-bit signed integer into the low lane of `d`.
     static func fromInteger(_ st: UnsafeMutablePointer<UInt64>, double: Bool, sourceSize: Int, _ d: V, _ value: UInt64, pc: UInt64) throws(GuestException) -> V {
+        if nearest(st) {
+            let (v, inexact) = NearestFloat.fromInteger(double: double, sourceSize: sourceSize, d, value)
+            precision(st, inexact)
+            return v
+        }
         let op: emu_sse_op
         switch (double, sourceSize == 8) {
         case (false, false): op = EMU_SSE_CVTSI2SSL
@@ -133,6 +154,10 @@ enum FloatHelpers {
 
     /// CVT(T)SS2SI/CVT(T)SD2SI of the low lane of `s` into a `size`-byte integer (zero-extended).
     static func toInteger(_ st: UnsafeMutablePointer<UInt64>, double: Bool, truncate: Bool, size: Int, _ s: UInt64, pc: UInt64) throws(GuestException) -> UInt64 {
+        if nearest(st), let (v, inexact) = NearestFloat.toInteger(double: double, truncate: truncate, size: size, s) {
+            precision(st, inexact)
+            return v
+        }
         let op: emu_sse_op
         switch (double, truncate, size == 8) {
         case (false, false, false): op = EMU_SSE_CVTSS2SI32
@@ -149,6 +174,10 @@ enum FloatHelpers {
 
     /// Conversions between float formats and packed integers: XMM `d` = convert(`s`).
     static func convert(_ st: UnsafeMutablePointer<UInt64>, _ c: FloatConversion, _ d: V, _ s: V, pc: UInt64) throws(GuestException) -> V {
+        if nearest(st), let (v, inexact) = NearestFloat.convert(c, d, s) {
+            precision(st, inexact)
+            return v
+        }
         let op: emu_sse_op
         switch c {
         case .scalarDoubleToSingle: op = EMU_SSE_CVTSD2SS
