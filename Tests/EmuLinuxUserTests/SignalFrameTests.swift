@@ -112,6 +112,31 @@ import Testing
         #expect(p.cpu.rip == 0x400078)
     }
 
+    /// siginfo and the sigcontext's trapno, err and cr2 as Linux fills them for each fault.
+    @Test func faultsGetLinuxsCodesTrapNumbersAndErrorCodes() throws {
+        let path = "/tmp/emu-user-signal-test4-\(getpid()).elf"
+        #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))
+        defer { unlink(path) }
+        let p = try LinuxProcess(path: path, arguments: [path], environment: [])
+        let code: UInt64 = 0x400078 // the ELF's code page: mapped, not writable
+        let write = SignalDelivery.info(for: .pageFault(pc: code, address: code + 8, write: true), memory: p.memory)
+        #expect(write.signal == 11 && write.code == 2 && write.trap == 14 && write.error == 7 && write.faultAddress == code + 8)
+        let unmapped = SignalDelivery.info(for: .pageFault(pc: code, address: 0x1234, write: false), memory: p.memory)
+        #expect(unmapped.code == 1 && unmapped.error == 4 && unmapped.address == 0x1234)
+        let gp = SignalDelivery.info(for: .generalProtection(pc: code), memory: p.memory)
+        #expect(gp.signal == 11 && gp.code == 128 && gp.trap == 13 && gp.address == 0 && gp.faultAddress == 0)
+        let ud = SignalDelivery.info(for: .invalidOpcode(pc: code), memory: p.memory)
+        #expect(ud.signal == 4 && ud.code == 2 && ud.trap == 6 && ud.address == code)
+        let xm = SignalDelivery.info(for: .simdFloatingPoint(pc: code, exceptions: 0x24), memory: p.memory)
+        #expect(xm.signal == 8 && xm.code == 3 && xm.trap == 19 && xm.address == code)
+        // In the frame: err, trapno and cr2 at words 19, 20, 22 of uc_mcontext.
+        p.signalActions[11] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0)
+        #expect(SignalDelivery.deliver(p, write))
+        let frame = p.cpu[gpr: 4]
+        func word(_ a: UInt64) -> UInt64 { (p.memory.read(a, count: 8) ?? []).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+        #expect(word(frame + 48 + 19 * 8) == 7 && word(frame + 48 + 20 * 8) == 14 && word(frame + 48 + 22 * 8) == code + 8)
+    }
+
     @Test func anUnwritableStackMeansNoDelivery() throws {
         let path = "/tmp/emu-user-signal-test2-\(getpid()).elf"
         #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))

@@ -149,7 +149,7 @@ public final class LinuxProcess {
                 // A synchronous fault runs the guest's handler unless it is blocked or ignored
                 // (then, as on Linux, it kills).
                 let blocked = signalMask & (1 << UInt64(signal - 1)) != 0
-                if !blocked && SignalDelivery.hasHandler(self, signal) && SignalDelivery.deliver(self, SignalDelivery.info(for: e)) {
+                if !blocked && SignalDelivery.hasHandler(self, signal) && SignalDelivery.deliver(self, SignalDelivery.info(for: e, memory: memory)) {
                     continue
                 }
                 exitStatus = .signaled(signal)

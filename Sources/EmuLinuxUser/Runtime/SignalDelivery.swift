@@ -20,21 +20,36 @@ enum SignalDelivery {
     /// Where sigcontext fields live, in 8-byte words from the start of `uc_mcontext`.
     static let gprOrder: [Int] = [8, 9, 10, 11, 12, 13, 14, 15, 7, 6, 5, 3, 2, 0, 1, 4] // r8…r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp
 
-    /// siginfo fields for a delivery.
+    /// siginfo fields for a delivery, and the sigcontext's trap number, error code and CR2.
     struct Info {
         var signal: Int32
         var code: Int32
         /// si_addr for faults; si_pid and si_uid (packed) for kill.
         var address: UInt64
+        /// sigcontext.trapno: the x86 exception vector (0 for signals that are not faults).
+        var trap: UInt64 = 0
+        /// sigcontext.err: a page fault's error code (present, write, user, instruction fetch). The
+    /// present bit says whether the page is mapped; Linux reports the hardware page table's, so
+    /// there a mapped page never touched reads as not present.
+        var error: UInt64 = 0
+        /// sigcontext.cr2: the faulting address of a page fault.
+        var faultAddress: UInt64 = 0
     }
 
-    static func info(for e: GuestException) -> Info {
+    /// The siginfo Linux gives for `e`: SEGV_MAPERR or SEGV_ACCERR (the page is mapped but
+    /// forbids the access) with the page fault's error code, SI_KERNEL for #GP and #BP,
+    /// ILL_ILLOPN, FPE_INTDIV and the FPE_FLT* code of the first unmasked SSE exception.
+    static func info(for e: GuestException, memory: GuestAddressSpace) -> Info {
         let signal = GuestSignal.forException(e)
         switch e {
-        case .pageFault(_, let address, _): return Info(signal: signal, code: 1, address: address) // SEGV_MAPERR
-        case .generalProtection: return Info(signal: signal, code: 128, address: 0) // SI_KERNEL
-        case .invalidOpcode(let pc): return Info(signal: signal, code: 2, address: pc) // ILL_ILLOPN
-        case .divideError(let pc): return Info(signal: signal, code: 1, address: pc) // FPE_INTDIV
+        case .pageFault(let pc, let address, let write):
+            let present = memory.isMapped(address & ~(GuestAddressSpace.pageSize - 1), length: 1)
+            let fetch = !write && address == pc
+            let error: UInt64 = 4 | (write ? 2 : 0) | (present ? 1 : 0) | (fetch ? 16 : 0) // user, write, protection, fetch
+            return Info(signal: signal, code: present ? 2 : 1, address: address, trap: 14, error: error, faultAddress: address)
+        case .generalProtection: return Info(signal: signal, code: 128, address: 0, trap: 13) // SI_KERNEL
+        case .invalidOpcode(let pc): return Info(signal: signal, code: 2, address: pc, trap: 6) // ILL_ILLOPN
+        case .divideError(let pc): return Info(signal: signal, code: 1, address: pc, trap: 0) // FPE_INTDIV
         case .simdFloatingPoint(let pc, let exceptions):
             // Linux's order: invalid, divide by zero, overflow, underflow or denormal, inexact.
             let code: Int32
@@ -43,8 +58,8 @@ enum SignalDelivery {
             else if exceptions & 0x08 != 0 { code = 4 } // FPE_FLTOVF
             else if exceptions & 0x12 != 0 { code = 5 } // FPE_FLTUND
             else { code = 6 } // FPE_FLTRES
-            return Info(signal: signal, code: code, address: pc)
-        case .breakpoint, .interrupted: return Info(signal: signal, code: 128, address: 0)
+            return Info(signal: signal, code: code, address: pc, trap: 19)
+        case .breakpoint, .interrupted: return Info(signal: signal, code: 128, address: 0, trap: 3)
         }
     }
 
@@ -78,9 +93,10 @@ enum SignalDelivery {
         sigcontext[16] = cpu.rip
         sigcontext[17] = cpu.rflags
         sigcontext[18] = 0x002B_0000_0000_0033 // cs 0x33, ss 0x2b
-        sigcontext[20] = UInt64(info.signal == GuestSignal.SIGSEGV ? 14 : 0) // trapno
+        sigcontext[19] = info.error
+        sigcontext[20] = info.trap
         sigcontext[21] = p.signalMask
-        sigcontext[22] = info.address // cr2
+        sigcontext[22] = info.faultAddress // cr2
         sigcontext[23] = fpstate
         var words: [UInt64] = [action.restorer, 0, 0, 0, 2, 0] // pretcode, uc_flags, uc_link, uc_stack{sp, flags=SS_DISABLE, size}
         words += sigcontext
