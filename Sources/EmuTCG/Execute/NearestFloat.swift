@@ -12,9 +12,11 @@ enum NearestFloat {
     /// The MXCSR control bits (flags cleared) this path is for: 0x1F80.
     static let control: UInt64 = 0x1F80
 
-    /// Results this far above the denormal range leave exact, non-vanishing residuals.
-    @inline(__always) static func safeExponent<T: BinaryFloatingPoint>(_: T.Type) -> T.Exponent {
-        T.leastNormalMagnitude.exponent + T.Exponent(T.significandBitCount) + 2
+    /// Whether `x` (normal) lies far enough above the denormal range for residuals to stay exact
+    /// and non-vanishing: an exponent of at least that of the least normal plus the significand
+    /// width plus 2 (biased: significand width + 3).
+    @inline(__always) static func wellAboveDenormals<T: BinaryFloatingPoint>(_ x: T) -> Bool {
+        x.exponentBitPattern >= T.RawExponent(T.significandBitCount + 3)
     }
 
     @inline(__always) static func plain<T: BinaryFloatingPoint>(_ x: T) -> Bool { x.isNormal || x.isZero }
@@ -34,19 +36,19 @@ enum NearestFloat {
         case .mul:
             let r = a * b
             if r.isZero { return a.isZero || b.isZero ? r : nil }
-            guard r.isFinite, r.exponent >= safeExponent(T.self) else { return nil }
+            guard r.isFinite, wellAboveDenormals(r) else { return nil }
             if (-r).addingProduct(a, b) != 0 { inexact = true }
             return r
         case .div:
             guard !b.isZero else { return nil }
             if a.isZero { return a / b }
             let r = a / b
-            guard r.isFinite, r.exponent >= safeExponent(T.self), a.exponent >= safeExponent(T.self) else { return nil }
+            guard r.isFinite, wellAboveDenormals(r), wellAboveDenormals(a) else { return nil }
             if a.addingProduct(-r, b) != 0 { inexact = true }
             return r
         case .sqrt:
             if b.isZero { return b }
-            guard b > 0, b.exponent >= safeExponent(T.self) else { return nil }
+            guard b > 0, wellAboveDenormals(b) else { return nil }
             let r = b.squareRoot()
             if b.addingProduct(-r, r) != 0 { inexact = true }
             return r
@@ -69,20 +71,37 @@ enum NearestFloat {
         }
     }
 
-    /// One lane of any supported operation, as raw bits of width `T`.
+    /// One lane of any supported operation on doubles given as bits.
     @inline(__always)
-    static func laneBits<T: BinaryFloatingPoint>(_ op: FloatOp, _ a: T, _ b: T, _ predicate: UInt8, ones: UInt64,
-                                                  bits: (T) -> UInt64, inexact: inout Bool) -> UInt64? {
+    static func doubleLane(_ op: FloatOp, _ x: UInt64, _ y: UInt64, _ predicate: UInt8, _ inexact: inout Bool) -> UInt64? {
+        let a = Double(bitPattern: x), b = Double(bitPattern: y)
         switch op {
         case .min, .max, .compare:
             guard plain(a), plain(b) else { return nil }
             switch op {
-            case .min: return bits(a < b ? a : b) // equal (±0 included): the second operand
-            case .max: return bits(a > b ? a : b)
-            default: return compare(a, b, predicate) ? ones : 0
+            case .min: return a < b ? x : y // equal (±0 included): the second operand
+            case .max: return a > b ? x : y
+            default: return compare(a, b, predicate) ? ~0 : 0
             }
         default:
-            return lane(op, a, b, inexact: &inexact).map(bits)
+            return lane(op, a, b, inexact: &inexact)?.bitPattern
+        }
+    }
+
+    /// One lane of any supported operation on singles given as the low 32 bits.
+    @inline(__always)
+    static func singleLane(_ op: FloatOp, _ x: UInt64, _ y: UInt64, _ predicate: UInt8, _ inexact: inout Bool) -> UInt64? {
+        let a = Float(bitPattern: UInt32(truncatingIfNeeded: x)), b = Float(bitPattern: UInt32(truncatingIfNeeded: y))
+        switch op {
+        case .min, .max, .compare:
+            guard plain(a), plain(b) else { return nil }
+            switch op {
+            case .min: return UInt64((a < b ? a : b).bitPattern)
+            case .max: return UInt64((a > b ? a : b).bitPattern)
+            default: return compare(a, b, predicate) ? 0xFFFF_FFFF : 0
+            }
+        default:
+            return lane(op, a, b, inexact: &inexact).map { UInt64($0.bitPattern) }
         }
     }
 
@@ -90,22 +109,21 @@ enum NearestFloat {
     static func arithmetic(_ op: FloatOp, _ shape: FloatShape, _ d: V, _ s: V, predicate: UInt8) -> (V, Bool)? {
         var inexact = false
         switch shape {
-        case .scalarDouble, .packedDouble:
-            let f: (UInt64, UInt64) -> UInt64? = { x, y in
-                laneBits(op, Double(bitPattern: x), Double(bitPattern: y), predicate, ones: ~0, bits: { $0.bitPattern }, inexact: &inexact)
-            }
-            guard let low = f(d.0, s.0) else { return nil }
-            if shape == .scalarDouble { return ((low, d.1), inexact) }
-            guard let high = f(d.1, s.1) else { return nil }
+        case .scalarDouble:
+            guard let low = doubleLane(op, d.0, s.0, predicate, &inexact) else { return nil }
+            return ((low, d.1), inexact)
+        case .packedDouble:
+            guard let low = doubleLane(op, d.0, s.0, predicate, &inexact),
+                  let high = doubleLane(op, d.1, s.1, predicate, &inexact) else { return nil }
             return ((low, high), inexact)
-        case .scalarSingle, .packedSingle:
-            let f: (UInt64, UInt64) -> UInt64? = { x, y in
-                laneBits(op, Float(bitPattern: UInt32(truncatingIfNeeded: x)), Float(bitPattern: UInt32(truncatingIfNeeded: y)),
-                         predicate, ones: 0xFFFF_FFFF, bits: { UInt64($0.bitPattern) }, inexact: &inexact)
+        case .scalarSingle:
+            guard let l0 = singleLane(op, d.0, s.0, predicate, &inexact) else { return nil }
+            return (((d.0 & ~0xFFFF_FFFF) | l0, d.1), inexact)
+        case .packedSingle:
+            guard let l0 = singleLane(op, d.0, s.0, predicate, &inexact), let l1 = singleLane(op, d.0 >> 32, s.0 >> 32, predicate, &inexact),
+                  let l2 = singleLane(op, d.1, s.1, predicate, &inexact), let l3 = singleLane(op, d.1 >> 32, s.1 >> 32, predicate, &inexact) else {
+                return nil
             }
-            guard let l0 = f(d.0, s.0) else { return nil }
-            if shape == .scalarSingle { return (((d.0 & ~0xFFFF_FFFF) | l0, d.1), inexact) }
-            guard let l1 = f(d.0 >> 32, s.0 >> 32), let l2 = f(d.1, s.1), let l3 = f(d.1 >> 32, s.1 >> 32) else { return nil }
             return ((l0 | l1 << 32, l2 | l3 << 32), inexact)
         }
     }
@@ -144,7 +162,7 @@ enum NearestFloat {
             let x = Double(bitPattern: s.0)
             guard plain(x) else { return nil }
             let r = Float(x)
-            guard x.isZero || (r.isFinite && r.exponent >= safeExponent(Float.self)) else { return nil }
+            guard x.isZero || (r.isFinite && wellAboveDenormals(r)) else { return nil }
             return (((d.0 & ~0xFFFF_FFFF) | UInt64(r.bitPattern), d.1), Double(r) != x)
         case .scalarSingleToDouble:
             let x = Float(bitPattern: UInt32(truncatingIfNeeded: s.0))
