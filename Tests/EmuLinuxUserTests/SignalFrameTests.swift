@@ -23,6 +23,7 @@ import Testing
         #expect(p.cpu.rip == 0x400100 && p.cpu[gpr: 7] == 10 && p.cpu[gpr: 2] == frame + 8 && p.cpu[gpr: 6] == frame + 312)
         func word(_ a: UInt64) -> UInt64 { (p.memory.read(a, count: 8) ?? []).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
         #expect(word(frame) == 0x400200)                      // pretcode = sa_restorer
+        #expect(word(frame + 8) == 6 && word(frame + 32) == 0) // uc_flags, uc_stack.ss_flags as Linux
         #expect(word(frame + 48 + 13 * 8) == 0x1000)          // sigcontext.rax
         #expect(word(frame + 48 + 16 * 8) == 0x400078)        // sigcontext.rip
         #expect(word(frame + 312) == 10 && word(frame + 328) == 77) // si_signo, si_addr

@@ -98,7 +98,9 @@ enum SignalDelivery {
         sigcontext[21] = p.signalMask
         sigcontext[22] = info.faultAddress // cr2
         sigcontext[23] = fpstate
-        var words: [UInt64] = [action.restorer, 0, 0, 0, 2, 0] // pretcode, uc_flags, uc_link, uc_stack{sp, flags=SS_DISABLE, size}
+        // pretcode; uc_flags UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS (UC_FP_XSTATE only comes with
+        // XSAVE); uc_link; uc_stack {sp, flags, size} as Linux saves it with no alternate stack.
+        var words: [UInt64] = [action.restorer, 6, 0, 0, 0, 0]
         words += sigcontext
         words.append(p.signalMask) // uc_sigmask
         var siginfo = [UInt64](repeating: 0, count: 16)
