@@ -93,5 +93,12 @@ import Testing
         #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (1, 0x1000_0000, 0, 0, 0, 0)), p) == 0)
         #expect(p.memory.read(0x1000_0000, count: 32) == [UInt8](repeating: 0, count: 32))
         #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (1, 0x7000_0000, 0, 0, 0, 0)), p) == -LinuxErrno.EFAULT)
+        // Without forwarded host signals (a library user, like this test), arming a timer would
+        // let its signal kill the host process: the guest gets ENOSYS and nothing is armed.
+        _ = p.memory.poke(0x1000_0000, [UInt8](repeating: 0, count: 8) + [0x40, 0x42, 0x0F, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 16))
+        #expect(TimerSyscalls.setitimer(p, SyscallArgs(values: (0, 0x1000_0000, 0, 0, 0, 0))) == -LinuxErrno.ENOSYS)
+        #expect(TimerSyscalls.alarm(p, SyscallArgs(values: (1, 0, 0, 0, 0, 0))) == -LinuxErrno.ENOSYS)
+        #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (0, 0x1000_0000, 0, 0, 0, 0)), p) == 0)
+        #expect(p.memory.read(0x1000_0000, count: 32) == [UInt8](repeating: 0, count: 32), "ITIMER_REAL stays disarmed")
     }
 }

@@ -38,11 +38,11 @@ public enum SyscallTable {
         SyscallEntry(32, "dup", [.fd]),
         SyscallEntry(33, "dup2", [.fd, .fd]),
         SyscallEntry(35, "nanosleep", blocks: true, [.inStruct(16), .outStruct(16)]),
-        // Interval timers pass through: the emulator's CPU time is the guest's, and SIGALRM,
-        // SIGVTALRM and SIGPROF are forwarded to the guest (`LinuxProcess.forwardedSignals`).
+        // Interval timers are the host's (`TimerSyscalls`): the emulator's CPU time is the
+        // guest's, and SIGALRM, SIGVTALRM and SIGPROF are forwarded to the guest.
         SyscallEntry(36, "getitimer", [.int, .outStruct(32)]),
-        SyscallEntry(37, "alarm", [.int]),
-        SyscallEntry(38, "setitimer", [.int, .inStruct(32), .outStruct(32)]),
+        SyscallEntry(37, "alarm", [.int], .custom(TimerSyscalls.alarm)),
+        SyscallEntry(38, "setitimer", [.int, .inStruct(32), .outStruct(32)], .custom(TimerSyscalls.setitimer)),
         SyscallEntry(39, "getpid", []),
         SyscallEntry(56, "clone", [.hex, .hex, .hex, .hex, .hex], .custom(ProcessLifecycleSyscalls.clone)),
         SyscallEntry(57, "fork", [], .custom(ProcessLifecycleSyscalls.fork)),
