@@ -15,6 +15,14 @@
     : "xmm0", "xmm1", "rax", "cc", "memory")
 
 #define EMU_SSE_STORE_XMM "\n\tmovdqu %%xmm0, (%[d])"
+
+/* DPPS/DPPD with each of the 256 immediates: `K` is a constant expression such as 0+16+4+1,
+ * which is both a C case label and, stringified, an assembler immediate. */
+#define EMU_SSE_DP(INSN, K) case K: EMU_SSE_ASM(INSN " $(" #K "), %%xmm1, %%xmm0" EMU_SSE_STORE_XMM); break;
+#define EMU_SSE_DP4(INSN, K) EMU_SSE_DP(INSN, K+0) EMU_SSE_DP(INSN, K+1) EMU_SSE_DP(INSN, K+2) EMU_SSE_DP(INSN, K+3)
+#define EMU_SSE_DP16(INSN, K) EMU_SSE_DP4(INSN, K+0) EMU_SSE_DP4(INSN, K+4) EMU_SSE_DP4(INSN, K+8) EMU_SSE_DP4(INSN, K+12)
+#define EMU_SSE_DP64(INSN, K) EMU_SSE_DP16(INSN, K+0) EMU_SSE_DP16(INSN, K+16) EMU_SSE_DP16(INSN, K+32) EMU_SSE_DP16(INSN, K+48)
+#define EMU_SSE_DP256(INSN) EMU_SSE_DP64(INSN, 0) EMU_SSE_DP64(INSN, 64) EMU_SSE_DP64(INSN, 128) EMU_SSE_DP64(INSN, 192)
 #define EMU_SSE_STORE_RAX "\n\tmov %%rax, (%[d])"
 
 uint32_t emu_sse_execute(int op, uint32_t imm, uint32_t mxcsr, uint64_t dst[2], const uint64_t src[2]) {
@@ -188,6 +196,18 @@ uint32_t emu_sse_execute(int op, uint32_t imm, uint32_t mxcsr, uint64_t dst[2], 
         case 13: EMU_SSE_ASM("roundsd $13, %%xmm1, %%xmm0" EMU_SSE_STORE_XMM); break;
         case 14: EMU_SSE_ASM("roundsd $14, %%xmm1, %%xmm0" EMU_SSE_STORE_XMM); break;
         case 15: EMU_SSE_ASM("roundsd $15, %%xmm1, %%xmm0" EMU_SSE_STORE_XMM); break;
+        default: return 0;
+        }
+        break;
+    case EMU_SSE_DPPS:
+        switch (imm) {
+        EMU_SSE_DP256("dpps")
+        default: return 0;
+        }
+        break;
+    case EMU_SSE_DPPD:
+        switch (imm) {
+        EMU_SSE_DP256("dppd")
         default: return 0;
         }
         break;

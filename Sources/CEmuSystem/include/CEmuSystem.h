@@ -77,7 +77,7 @@ uint64_t emu_take_host_signals(void);
 long emu_safe_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 // For EmuTCG: SSE floating point run on the host CPU under the guest's MXCSR.
 /// Host SSE operations (`emu_sse_execute`). Binary ones compute XMM0 op= XMM1 with XMM0 = dst and
-/// XMM1 = src; CMP* and ROUND* take their immediate; CVTSI2* read the integer from src[0];
+/// XMM1 = src; CMP* and ROUND* take their immediate (0–7, 0–15), DPPS/DPPD theirs (0–255); CVTSI2* read the integer from src[0];
 /// CVT(T)*2SI* write the (zero-extended) integer to dst[0]; (U)COMIS* write RFLAGS' low byte
 /// (as LAHF reads it: SF ZF AF PF CF) to dst[0].
 enum emu_sse_op {
@@ -123,6 +123,8 @@ enum emu_sse_op {
     EMU_SSE_ROUNDPD,
     EMU_SSE_ROUNDSS,
     EMU_SSE_ROUNDSD,
+    EMU_SSE_DPPS,
+    EMU_SSE_DPPD,
     EMU_SSE_CVTSD2SS,
     EMU_SSE_CVTSS2SD,
     EMU_SSE_CVTPS2PD,

@@ -83,7 +83,7 @@ enum FloatHelpers {
         case .addSub: return shape == .packedDouble ? EMU_SSE_ADDSUBPD : EMU_SSE_ADDSUBPS
         case .horizontalAdd: return shape == .packedDouble ? EMU_SSE_HADDPD : EMU_SSE_HADDPS
         case .horizontalSub: return shape == .packedDouble ? EMU_SSE_HSUBPD : EMU_SSE_HSUBPS
-        case .dotProduct: return shape == .packedDouble ? EMU_SSE_MULSD : EMU_SSE_MULSS // see `dotProduct`
+        case .dotProduct: return shape == .packedDouble ? EMU_SSE_DPPD : EMU_SSE_DPPS
         }
         return emu_sse_op(rawValue: first.rawValue + shapeIndex(shape))
     }
@@ -96,43 +96,15 @@ enum FloatHelpers {
             return v
         }
         switch op {
-        case .dotProduct:
-            return try dotProduct(st, double: shape == .packedDouble, d, s, imm: immediate, pc: pc)
         case .compare:
             return try run(st, operation(op, shape), imm: immediate & 7, d, s, pc: pc)
         case .round:
             return try run(st, operation(op, shape), imm: immediate & 15, d, s, pc: pc)
+        case .dotProduct:
+            return try run(st, operation(op, shape), imm: immediate, d, s, pc: pc)
         default:
             return try run(st, operation(op, shape), d, s, pc: pc)
         }
-    }
-
-    /// DPPS/DPPD in the SDM's order, each step the host's scalar MUL/ADD under the guest's MXCSR:
-    /// products of the lanes selected by immediate bits 4–7 (+0 elsewhere, computing nothing),
-    /// pairwise sums, the total in the lanes selected by bits 0–3 (+0 elsewhere).
-    static func dotProduct(_ st: UnsafeMutablePointer<UInt64>, double: Bool, _ d: V, _ s: V, imm: UInt8, pc: UInt64) throws(GuestException) -> V {
-        var raised: UInt64 = 0
-        func step(_ op: emu_sse_op, _ a: UInt64, _ b: UInt64) -> UInt64 {
-            let (r, f) = raw(st, op, (a, 0), (b, 0))
-            raised |= f
-            return r.0
-        }
-        if double {
-            let x = [d.0, d.1], y = [s.0, s.1]
-            let p = (0..<2).map { imm & (0x10 << UInt8($0)) != 0 ? step(EMU_SSE_MULSD, x[$0], y[$0]) : 0 }
-            let total = step(EMU_SSE_ADDSD, p[0], p[1])
-            try merge(st, raised, pc: pc)
-            return (imm & 1 != 0 ? total : 0, imm & 2 != 0 ? total : 0)
-        }
-        let lanes: (V) -> [UInt64] = { [$0.0 & 0xFFFF_FFFF, $0.0 >> 32, $0.1 & 0xFFFF_FFFF, $0.1 >> 32] }
-        let x = lanes(d), y = lanes(s)
-        let p = (0..<4).map { imm & (0x10 << UInt8($0)) != 0 ? step(EMU_SSE_MULSS, x[$0], y[$0]) & 0xFFFF_FFFF : 0 }
-        let low = step(EMU_SSE_ADDSS, p[0], p[1]) & 0xFFFF_FFFF
-        let high = step(EMU_SSE_ADDSS, p[2], p[3]) & 0xFFFF_FFFF
-        let total = step(EMU_SSE_ADDSS, low, high) & 0xFFFF_FFFF
-        try merge(st, raised, pc: pc)
-        let out = (0..<4).map { imm & (1 << UInt8($0)) != 0 ? total : 0 }
-        return (out[0] | out[1] << 32, out[2] | out[3] << 32)
     }
 
     /// CVTSI2SS/SD of a 32- or 64-bit signed integer into the low lane of `d`.
