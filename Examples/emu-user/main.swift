@@ -1,5 +1,6 @@
 // emu-user [--strace] [-E VAR=VALUE] PROGRAM [ARGS...]
-// Runs a static x86-64 Linux executable under EmuTCG; the guest's stdio is ours and our exit
+// Runs an x86-64 Linux executable (static, static-PIE, or dynamically linked with the host's ld.so)
+// under EmuTCG; the guest's stdio is ours and our exit
 // status is the guest's (a guest killed by a signal kills us with the same signal).
 #if canImport(Glibc)
 import Glibc

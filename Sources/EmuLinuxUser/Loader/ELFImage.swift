@@ -1,3 +1,5 @@
+import EmuTCG
+
 /// Errors loading a guest program.
 public enum LoaderError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file could not be opened or read.
@@ -6,8 +8,9 @@ public enum LoaderError: Error, Sendable, Equatable, CustomStringConvertible {
     case notExecutable(String)
     /// A header field is out of range or inconsistent (with the reason).
     case malformed(String)
-    /// The program needs an interpreter (a dynamically linked executable).
-    case dynamicallyLinked(interpreter: String)
+    /// The program's interpreter (PT_INTERP, the dynamic loader) cannot be used: it is
+    /// unreadable, malformed, itself names an interpreter, or overlaps the program (with the reason).
+    case badInterpreter(String)
     /// A segment does not fit the guest address space.
     case noRoom(String)
 
@@ -16,7 +19,7 @@ public enum LoaderError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unreadable(let path, let e): return "cannot read \(path): errno \(e)"
         case .notExecutable(let why): return "not an x86-64 Linux executable: \(why)"
         case .malformed(let why): return "malformed ELF file: \(why)"
-        case .dynamicallyLinked(let interp): return "dynamically linked (interpreter \(interp)); only static executables run so far"
+        case .badInterpreter(let why): return "bad interpreter: \(why)"
         case .noRoom(let why): return "does not fit the guest address space: \(why)"
         }
     }
@@ -49,11 +52,15 @@ public struct ELFImage: Sendable {
     public let programHeaderOffset: UInt64
     public let programHeaderEntrySize: UInt16
     public let programHeaders: [ProgramHeader]
+    /// The interpreter path named by PT_INTERP (a dynamically linked program), nil for a static one.
+    public let interpreterPath: String?
 
     /// Whether the image is position-independent (loaded at a base we choose).
     public var isPositionIndependent: Bool { type == 3 }
 
-    /// Parses `bytes`.
+    /// Parses `bytes`. Every PT_LOAD and PT_INTERP must lie inside the file, PT_LOAD alignments
+    /// must be zero or a power of two and addresses must not wrap; at most one PT_INTERP, whose
+    /// path is 2 … 4096 bytes ending in its only NUL.
     /// - Throws: `LoaderError.notExecutable` or `.malformed` for anything unexpected.
     public init(bytes: [UInt8]) throws(LoaderError) {
         self.bytes = bytes
@@ -84,14 +91,28 @@ public struct ELFImage: Sendable {
                 guard h.offset <= UInt64(bytes.count), h.fileSize <= UInt64(bytes.count) - h.offset else {
                     throw .malformed("segment \(i) extends past the end of the file")
                 }
+            }
+            if h.type == ProgramHeader.load {
                 guard h.fileSize <= h.memorySize else { throw .malformed("segment \(i) file size exceeds memory size") }
+                guard h.alignment & (h.alignment &- 1) == 0 else { throw .malformed("segment \(i) alignment \(h.alignment)") }
+                guard h.virtualAddress <= UInt64.max - h.memorySize - GuestAddressSpace.pageSize else {
+                    throw .malformed("segment \(i) wraps the address space")
+                }
             }
             headers.append(h)
         }
         programHeaders = headers
-        if let interp = headers.first(where: { $0.type == ProgramHeader.interpreter }) {
-            let raw = bytes[Int(interp.offset)..<Int(interp.offset + interp.fileSize)].prefix { $0 != 0 }
-            throw .dynamicallyLinked(interpreter: String(decoding: raw, as: UTF8.self))
+        let interpreters = headers.filter { $0.type == ProgramHeader.interpreter }
+        guard interpreters.count <= 1 else { throw .malformed("\(interpreters.count) interpreter headers") }
+        if let interp = interpreters.first {
+            guard interp.fileSize >= 2, interp.fileSize <= 4096 else { throw .malformed("interpreter path of \(interp.fileSize) bytes") }
+            let raw = bytes[Int(interp.offset)..<Int(interp.offset + interp.fileSize)]
+            guard raw.last == 0, raw.dropLast().allSatisfy({ $0 != 0 }) else {
+                throw .malformed("interpreter path is not one NUL-terminated string")
+            }
+            interpreterPath = String(decoding: raw.dropLast(), as: UTF8.self)
+        } else {
+            interpreterPath = nil
         }
         guard headers.contains(where: { $0.type == ProgramHeader.load }) else { throw .malformed("no loadable segment") }
     }

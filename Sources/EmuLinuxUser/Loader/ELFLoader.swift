@@ -13,18 +13,69 @@ public struct LoadedProgram: Sendable, Equatable {
     public var end: UInt64
 }
 
-/// Maps the PT_LOAD segments of a static (ET_EXEC) or static-PIE (ET_DYN) executable.
+/// Maps the PT_LOAD segments of an executable (ET_EXEC at its addresses, ET_DYN — a PIE or
+/// the dynamic loader — at a base we choose).
 public enum ELFLoader {
     /// Base chosen for position-independent executables.
     public static let pieBase: UInt64 = 0x5_5555_4000 // inside the 64 GiB window, clear of brk and mmap
 
-    /// Loads `image` into `memory`.
-    /// - Throws: `LoaderError.noRoom` when a segment falls outside the window or overflows.
-    public static func load(_ image: ELFImage, into memory: GuestAddressSpace) throws(LoaderError) -> LoadedProgram {
+    /// The page-aligned range `[low, high)` the PT_LOAD segments of `image` cover at bias 0.
+    /// - Throws: `LoaderError.malformed` when there is no PT_LOAD (already refused by `ELFImage`).
+    public static func span(of image: ELFImage) throws(LoaderError) -> (low: UInt64, high: UInt64) {
         let page = GuestAddressSpace.pageSize
         let loads = image.programHeaders.filter { $0.type == ProgramHeader.load }
-        let lowest = loads.map { $0.virtualAddress }.min() ?? 0
-        let bias: UInt64 = image.isPositionIndependent ? pieBase &- (lowest & ~(page - 1)) : 0
+        guard let low = loads.map({ $0.virtualAddress }).min(),
+              let high = loads.map({ $0.virtualAddress + $0.memorySize }).max() else { throw .malformed("no loadable segment") }
+        // ELFImage guarantees virtualAddress + memorySize + page does not wrap.
+        return (low & ~(page - 1), (high + page - 1) & ~(page - 1))
+    }
+
+    /// The base for an ET_DYN interpreter, chosen as Linux does: the highest free range below
+    /// `ceiling` that holds its whole span (where an mmap without a hint would go). nil for an
+    /// ET_EXEC interpreter, which is loaded at its own addresses.
+    /// - Throws: `LoaderError.noRoom` when no free range is large enough.
+    public static func interpreterBase(for image: ELFImage, in memory: GuestAddressSpace,
+                                       below ceiling: UInt64) throws(LoaderError) -> UInt64? {
+        guard image.isPositionIndependent else { return nil }
+        let (low, high) = try span(of: image)
+        guard let base = freeRange(in: memory, length: high - low, ceiling: min(ceiling, memory.size)) else {
+            throw .noRoom("interpreter span of \(high - low) bytes")
+        }
+        return base
+    }
+
+    /// A free page-aligned range of `length` bytes in `floor ..< ceiling`, searched top-down.
+    public static func freeRange(in memory: GuestAddressSpace, length: UInt64, ceiling: UInt64,
+                                 floor: UInt64 = 0x1_0000) -> UInt64? {
+        let page = GuestAddressSpace.pageSize
+        guard length > 0, ceiling > floor, length <= ceiling - floor else { return nil }
+        var candidate = (ceiling - length) & ~(page - 1)
+        while candidate >= floor {
+            guard let mapped = memory.highestMappedPage(candidate, length: length) else { return candidate }
+            let below = mapped * page
+            guard below >= length + floor else { return nil }
+            candidate = below - length
+        }
+        return nil
+    }
+
+    /// Loads `image` into `memory`: an ET_DYN image with its lowest segment at `base`
+    /// (`pieBase` when nil), an ET_EXEC image at its own addresses (`base` is ignored).
+    /// - Throws: `LoaderError.noRoom` when a segment falls outside the window, overflows, or
+    ///   the image's span is not entirely free (it would overlap something loaded before).
+    public static func load(_ image: ELFImage, into memory: GuestAddressSpace,
+                            base: UInt64? = nil) throws(LoaderError) -> LoadedProgram {
+        let page = GuestAddressSpace.pageSize
+        let loads = image.programHeaders.filter { $0.type == ProgramHeader.load }
+        let (low, high) = try span(of: image)
+        let bias: UInt64 = image.isPositionIndependent ? (base ?? pieBase) &- low : 0
+        let (spanStart, o0) = low.addingReportingOverflow(bias)
+        guard !o0, spanStart < memory.size, high - low <= memory.size - spanStart else {
+            throw .noRoom("image span \(String(low, radix: 16))-\(String(high, radix: 16)) at bias \(String(bias, radix: 16))")
+        }
+        guard memory.isFree(spanStart, length: high - low) else {
+            throw .noRoom("image span at \(String(spanStart, radix: 16)) overlaps an existing mapping")
+        }
         var end: UInt64 = 0
         for h in loads {
             let (start, o1) = h.virtualAddress.addingReportingOverflow(bias)

@@ -9,12 +9,15 @@ public enum InitialStack {
     public static let AT_UID: UInt64 = 11, AT_EUID: UInt64 = 12, AT_GID: UInt64 = 13, AT_EGID: UInt64 = 14
     public static let AT_PLATFORM: UInt64 = 15, AT_HWCAP: UInt64 = 16, AT_CLKTCK: UInt64 = 17
     public static let AT_SECURE: UInt64 = 23, AT_RANDOM: UInt64 = 25, AT_HWCAP2: UInt64 = 26, AT_EXECFN: UInt64 = 31
+    public static let AT_MINSIGSTKSZ: UInt64 = 51
 
-    /// Writes the stack below `top` and returns the initial RSP.
+    /// Writes the stack below `top` and returns the initial RSP. `program` gives AT_PHDR,
+    /// AT_PHNUM and AT_ENTRY; `interpreterBase` is AT_BASE (0 for a static program). There is
+    /// no AT_SYSINFO_EHDR (no vDSO: glibc then makes real system calls for the time).
     /// - Throws: `LoaderError.noRoom` when it does not fit in `limit` bytes below `top`.
     public static func build(memory: GuestAddressSpace, top: UInt64, limit: UInt64, arguments: [String],
                              environment: [String], executableName: String, program: LoadedProgram,
-                             ids: (uid: UInt64, euid: UInt64, gid: UInt64, egid: UInt64),
+                             interpreterBase: UInt64 = 0, ids: (uid: UInt64, euid: UInt64, gid: UInt64, egid: UInt64),
                              random: [UInt8]) throws(LoaderError) -> UInt64 {
         var sp = top
         let floor = top - limit
@@ -35,10 +38,11 @@ public enum InitialStack {
 
         let auxv: [(UInt64, UInt64)] = [
             (AT_PHDR, program.programHeaders), (AT_PHENT, 56), (AT_PHNUM, UInt64(program.programHeaderCount)),
-            (AT_PAGESZ, 4096), (AT_BASE, 0), (AT_FLAGS, 0), (AT_ENTRY, program.entry),
+            (AT_PAGESZ, 4096), (AT_BASE, interpreterBase), (AT_FLAGS, 0), (AT_ENTRY, program.entry),
             (AT_UID, ids.uid), (AT_EUID, ids.euid), (AT_GID, ids.gid), (AT_EGID, ids.egid),
             (AT_PLATFORM, platform), (AT_HWCAP, UInt64(CPUID.featuresEDX)), (AT_CLKTCK, 100),
-            (AT_SECURE, 0), (AT_RANDOM, randomAddress), (AT_HWCAP2, 0), (AT_EXECFN, execfn), (AT_NULL, 0),
+            (AT_SECURE, 0), (AT_RANDOM, randomAddress), (AT_HWCAP2, 0), (AT_EXECFN, execfn),
+            (AT_MINSIGSTKSZ, SignalDelivery.minimumStackSize), (AT_NULL, 0),
         ]
         var words: [UInt64] = [UInt64(argPointers.count)]
         words += argPointers

@@ -52,9 +52,11 @@ public final class LinuxProcess {
     public static let stackTop: UInt64 = 0xF_F000_0000
     public static let stackSize: UInt64 = 8 << 20
 
-    /// Loads the static executable at `path` with `arguments` (argv, including argv[0]) and
-    /// `environment` ("NAME=value" strings) and prepares the initial stack and registers.
-    /// - Throws: `LoaderError` for unreadable, dynamic or malformed executables;
+    /// Loads the executable at `path` with `arguments` (argv, including argv[0]) and
+    /// `environment` ("NAME=value" strings) and prepares the initial stack and registers. A
+    /// dynamically linked program (PT_INTERP) gets its interpreter loaded as Linux does
+    /// (`loadInterpreter`) and starts there, with AT_BASE and AT_ENTRY telling it the rest.
+    /// - Throws: `LoaderError` for unreadable or malformed executables and interpreters;
     ///   `GuestAddressSpaceError` when the guest window cannot be reserved.
     public init(path: String, arguments: [String], environment: [String]) throws {
         let bytes = try Self.readFile(path)
@@ -65,6 +67,10 @@ public final class LinuxProcess {
         executablePath = Self.absolute(path)
         mmapCeiling = Self.stackTop - Self.stackSize - (1 << 30)
         let program = try ELFLoader.load(image, into: memory)
+        var interpreter: LoadedProgram?
+        if let interpreterPath = image.interpreterPath {
+            interpreter = try Self.loadInterpreter(interpreterPath, into: memory, below: mmapCeiling)
+        }
         brkStart = (program.end + 4095) & ~4095
         brkCurrent = brkStart
         try memory.map(Self.stackTop - Self.stackSize, length: Self.stackSize, [.read, .write])
@@ -73,11 +79,29 @@ public final class LinuxProcess {
         let sp = try InitialStack.build(memory: memory, top: Self.stackTop, limit: Self.stackSize,
                                         arguments: arguments, environment: environment,
                                         executableName: path, program: program,
+                                        interpreterBase: interpreter?.bias ?? 0,
                                         ids: (UInt64(getuid()), UInt64(geteuid()), UInt64(getgid()), UInt64(getegid())),
                                         random: random)
         cpu[gpr: 4] = sp
-        cpu.rip = program.entry
+        cpu.rip = interpreter?.entry ?? program.entry
         // Linux starts x86-64 processes with RDX = 0 (no rtld_fini) and the rest zero.
+    }
+
+    /// Reads and loads the interpreter at `path`: an ET_DYN one at the highest free range
+    /// below `ceiling` (as Linux places it, like an mmap without a hint), an ET_EXEC one at its
+    /// own addresses, which must not overlap the program.
+    /// - Throws: `LoaderError.badInterpreter` naming the path and what is wrong with it.
+    static func loadInterpreter(_ path: String, into memory: GuestAddressSpace,
+                                below ceiling: UInt64) throws(LoaderError) -> LoadedProgram {
+        do throws(LoaderError) {
+            let image = try ELFImage(bytes: readFile(path))
+            if let nested = image.interpreterPath { throw .badInterpreter("\(path) itself needs the interpreter \(nested)") }
+            let base = try ELFLoader.interpreterBase(for: image, in: memory, below: ceiling)
+            return try ELFLoader.load(image, into: memory, base: base)
+        } catch {
+            if case .badInterpreter = error { throw error }
+            throw .badInterpreter("\(path): \(error)")
+        }
     }
 
     static func absolute(_ path: String) -> String {

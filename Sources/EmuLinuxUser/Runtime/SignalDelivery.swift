@@ -15,6 +15,9 @@ enum SignalDelivery {
     /// sizeof(struct rt_sigframe): pretcode, the 304-byte ucontext, the 128-byte siginfo.
     static let frameSize: UInt64 = 440
     static let fpstateSize = UInt64(FXSaveArea.size)
+    /// The most stack one delivery uses (red zone, 64-byte aligned fpstate, 16-byte aligned
+    /// frame): what AT_MINSIGSTKSZ tells the guest.
+    static let minimumStackSize: UInt64 = 128 + fpstateSize + 63 + frameSize + 15 + 8
     static let SA_NODEFER: UInt64 = 0x4000_0000, SA_RESETHAND: UInt64 = 0x8000_0000, SA_RESTORER: UInt64 = 0x0400_0000
 
     /// Where sigcontext fields live, in 8-byte words from the start of `uc_mcontext`.

@@ -18,15 +18,7 @@ enum MemorySyscalls {
 
     /// A free range of `length` bytes at or below `ceiling`, searched top-down.
     static func findFree(_ process: LinuxProcess, length: UInt64, ceiling: UInt64, floor: UInt64 = 0x1_0000) -> UInt64? {
-        guard length <= ceiling - floor else { return nil }
-        var candidate = ceiling - length
-        while candidate >= floor {
-            guard let mapped = process.memory.highestMappedPage(candidate, length: length) else { return candidate }
-            let below = mapped * page
-            guard below >= length + floor else { return nil }
-            candidate = below - length
-        }
-        return nil
+        ELFLoader.freeRange(in: process.memory, length: length, ceiling: ceiling, floor: floor)
     }
 
     static func mmap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {

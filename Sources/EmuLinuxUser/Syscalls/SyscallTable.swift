@@ -44,6 +44,9 @@ public enum SyscallTable {
         SyscallEntry(37, "alarm", [.int], .custom(TimerSyscalls.alarm)),
         SyscallEntry(38, "setitimer", [.int, .inStruct(32), .outStruct(32)], .custom(TimerSyscalls.setitimer)),
         SyscallEntry(39, "getpid", []),
+        // glibc's nscd client tries a Unix socket before reading /etc/passwd and /etc/group.
+        SyscallEntry(41, "socket", [.int, .hex, .int]),
+        SyscallEntry(42, "connect", blocks: true, [.fd, .inBuffer(length: 2), .int]),
         SyscallEntry(56, "clone", [.hex, .hex, .hex, .hex, .hex], .custom(ProcessLifecycleSyscalls.clone)),
         SyscallEntry(57, "fork", [], .custom(ProcessLifecycleSyscalls.fork)),
         SyscallEntry(58, "vfork", [], .custom(ProcessLifecycleSyscalls.vfork)),
@@ -85,6 +88,13 @@ public enum SyscallTable {
         SyscallEntry(138, "fstatfs", [.fd, .outStruct(120)]),
         SyscallEntry(158, "arch_prctl", [.hex, .hex], .custom(ProcessSyscalls.archPrctl)),
         SyscallEntry(186, "gettid", []),
+        // Extended attributes (ls -l asks for ACLs and SELinux labels).
+        SyscallEntry(191, "getxattr", [.path, .path, .outBuffer(length: 3), .int]),
+        SyscallEntry(192, "lgetxattr", [.path, .path, .outBuffer(length: 3), .int]),
+        SyscallEntry(193, "fgetxattr", [.fd, .path, .outBuffer(length: 3), .int]),
+        SyscallEntry(194, "listxattr", [.path, .outBuffer(length: 2), .int]),
+        SyscallEntry(195, "llistxattr", [.path, .outBuffer(length: 2), .int]),
+        SyscallEntry(196, "flistxattr", [.fd, .outBuffer(length: 2), .int]),
         SyscallEntry(200, "tkill", [.int, .int], .custom(ProcessSyscalls.tkill)),
         SyscallEntry(201, "time", [.outStruct(8)]),
         SyscallEntry(202, "futex", blocks: true, [.hex, .int, .int, .pointer, .pointer, .int], .custom(ProcessSyscalls.futex)),
