@@ -92,7 +92,8 @@ let package = Package(
         .target(
             name: "EmuTCG",
             // CEmuSystem: SSE floating point on the host's SSE unit under the guest's MXCSR.
-            dependencies: ["CEmuSystem"],
+            // Atomics: LOCK-prefixed instructions on guest memory shared by guest threads.
+            dependencies: ["CEmuSystem", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
         // Linux user mode on EmuTCG: ELF loader, initial stack, table-driven syscalls (issue 7).

@@ -279,13 +279,26 @@ struct BlockCompiler {
                 try X87.execute(s, m, opcode: opcode, modrm: modrm, address: hasAddress ? t[a0] : 0, pc: pc)
             }
         case .compareExchange16:
-            return { t, s throws(GuestException) in try Helpers.compareExchange16(s, m, address: t[a0], pc: pc) }
+            return { t, s throws(GuestException) in try AtomicHelpers.compareExchange16(s, m, address: t[a0], pc: pc) }
         case .loadMXCSR:
             return { t, s throws(GuestException) in try Helpers.loadMXCSR(s, t[a0], pc: pc) }
         case .fxsave:
             return { t, s throws(GuestException) in try Helpers.fxsave(s, m, address: t[a0], pc: pc) }
         case .fxrstor:
             return { t, s throws(GuestException) in try Helpers.fxrstor(s, m, address: t[a0], pc: pc) }
+        case .atomic(let operation, let size):
+            if operation == .compareExchange {
+                return { t, _ throws(GuestException) in
+                    t[r] = try AtomicHelpers.readModifyWrite(m, operation, address: t[a0], size: size, operand: t[a1],
+                                                             replacement: t[a2], pc: pc)
+                }
+            }
+            return { t, _ throws(GuestException) in
+                t[r] = try AtomicHelpers.readModifyWrite(m, operation, address: t[a0], size: size, operand: t[a1],
+                                                         replacement: 0, pc: pc)
+            }
+        case .fence:
+            return { _, _ in AtomicHelpers.fence() }
         }
     }
 }

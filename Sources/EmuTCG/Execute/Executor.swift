@@ -15,8 +15,16 @@ public enum StopReason: Sendable, Equatable {
 ///
 /// Blocks are cached by (guest PC, mode flags); the only mode so far is 64-bit user mode, so the
 /// key is the PC. A write to a page that holds translated code (or losing its execute permission)
-/// drops that page's blocks. Not `Sendable`: one vCPU thread owns an executor; only
-/// `requestStop` may be called from other threads (it sets an atomic flag).
+/// drops that page's blocks.
+///
+/// Threads: each guest thread has its own executor (and CPU state) over the shared address
+/// space. The block cache is per executor, so lookups, chaining and retiring need no lock; a
+/// code change made by any thread is posted to every executor's `mailbox`, and each executor
+/// drops the page's blocks at its next block boundary, before running another block (the
+/// mailbox word is the one atomic load per block a stop flag costs anyway). A cache shared by
+/// all threads would translate each block once, but would need a lock or lock-free structure on
+/// every miss and chain update, and a grace period before freeing invalidated blocks.
+/// Not `Sendable`: one vCPU thread owns an executor; other threads talk to it through `mailbox`.
 public final class Executor {
     public let cpu: CPUState
     public let memory: GuestAddressSpace
@@ -32,6 +40,8 @@ public final class Executor {
     let temps: UnsafeMutablePointer<UInt64>
     var tempCapacity: Int
     let stop = StopRequest()
+    /// How other threads stop this executor or tell it of code changes.
+    public var mailbox: ExecutorMailbox { stop.mailbox }
     /// A word that something else (a host signal handler) sets non-zero to make `run` return
     /// `.stopRequested` at the next block boundary, or at the next iteration of a REP string
     /// instruction (RIP then at that instruction, RCX/RSI/RDI describing what is left); read,
@@ -54,14 +64,17 @@ public final class Executor {
         tempCapacity = 4096
         temps = UnsafeMutablePointer<UInt64>.allocate(capacity: tempCapacity)
         temps.initialize(repeating: 0, count: tempCapacity)
-        memory.codeModified = { [weak self] page in self?.invalidate(page: page) }
+        memory.addCodeObserver(mailbox)
     }
 
-    deinit { temps.deallocate() }
+    deinit {
+        memory.removeCodeObserver(mailbox)
+        temps.deallocate()
+    }
 
     /// Asks `run` to return `.stopRequested` at the next block boundary (or REP iteration).
     /// Thread-safe.
-    public func requestStop() { stop.requested.store(true, ordering: .releasing) }
+    public func requestStop() { stop.mailbox.requestStop() }
 
     /// Drops every block translated from `page`.
     public func invalidate(page: UInt64) {
@@ -118,8 +131,19 @@ public final class Executor {
                 s[StateSlot.rip] = current.start
                 return .stopRequested
             }
-            if stop.isPending {
-                stop.requested.store(false, ordering: .relaxed)
+            let attention = stop.mailbox.attention.load(ordering: .acquiring)
+            if attention != 0 {
+                if attention & ExecutorMailbox.invalidationBit != 0 {
+                    for page in stop.mailbox.takePages() { invalidate(page: page) }
+                    current = block(at: current.start)
+                }
+                if attention & ExecutorMailbox.stopBit != 0 {
+                    stop.mailbox.attention.bitwiseAnd(~ExecutorMailbox.stopBit, ordering: .relaxed)
+                    s[StateSlot.rip] = current.start
+                    return .stopRequested
+                }
+            }
+            if let word = stop.interruptWord, word.pointee != 0 {
                 s[StateSlot.rip] = current.start
                 return .stopRequested
             }
@@ -129,7 +153,7 @@ public final class Executor {
             } catch {
                 s[StateSlot.rip] = error.pc
                 if case .interrupted = error {
-                    stop.requested.store(false, ordering: .relaxed)
+                    stop.mailbox.attention.bitwiseAnd(~ExecutorMailbox.stopBit, ordering: .relaxed)
                     return .stopRequested
                 }
                 return .exception(error)

@@ -244,23 +244,6 @@ enum Helpers {
         }
     }
 
-    static func compareExchange16(_ s: UnsafeMutablePointer<UInt64>, _ m: GuestAddressSpace, address: UInt64, pc: UInt64) throws(GuestException) {
-        guard address & 15 == 0 else { throw .generalProtection(pc: pc) }
-        let lo = try m.load(address, size: 8, pc: pc)
-        let hi = try m.load(address &+ 8, size: 8, pc: pc)
-        try m.check(address, 16, 2, pc: pc)
-        var f = LazyFlags.compute(s) & ~RFlags.zf
-        if lo == s[0] && hi == s[2] {
-            try m.store(address, s[3], size: 8, pc: pc)
-            try m.store(address &+ 8, s[1], size: 8, pc: pc)
-            f |= RFlags.zf
-        } else {
-            s[0] = lo; s[2] = hi
-        }
-        s[StateSlot.ccOp] = ConditionCodeOp.eflags.encoded(size: 8)
-        s[StateSlot.ccSrc] = f
-    }
-
     static func loadMXCSR(_ s: UnsafeMutablePointer<UInt64>, _ value: UInt64, pc: UInt64) throws(GuestException) {
         let v = value & 0xFFFF_FFFF
         guard FXSaveArea.isValidMXCSR(v) else { throw .generalProtection(pc: pc) }

@@ -77,7 +77,8 @@ public enum IRHelper: Sendable, Equatable {
     case crc32(bytes: Int)
     /// PTEST of args [dst low, dst high, src low, src high]: ZF, CF.
     case packedTest
-    /// CMPXCHG16B at args[0] (RDX:RAX vs memory; RCX:RBX stored on equality; ZF).
+    /// CMPXCHG16B at args[0] (RDX:RAX vs memory; RCX:RBX stored on equality; ZF), atomic on
+    /// the host memory.
     case compareExchange16
     /// LDMXCSR of args[0]: #GP when a reserved bit is set.
     case loadMXCSR
@@ -85,6 +86,12 @@ public enum IRHelper: Sendable, Equatable {
     case fxsave
     /// FXRSTOR from args[0]: #GP unless 16-byte aligned or when MXCSR has reserved bits.
     case fxrstor
+    /// An atomic read-modify-write of `size` bytes at args[0] with args[1] as the operand (and
+    /// args[1] the expected value, args[2] the new one, for compare-exchange) → the old value.
+    /// Faults like a store before touching memory.
+    case atomic(AtomicOperation, size: Int)
+    /// MFENCE/LFENCE/SFENCE: a full host memory fence.
+    case fence
 }
 
 /// How a block ends.

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import CEmuSystem
+import Atomics
+import Synchronization
 
 /// Page permission bits of a guest page.
 public struct PagePermissions: OptionSet, Sendable, Hashable {
@@ -15,6 +17,10 @@ public struct PagePermissions: OptionSet, Sendable, Hashable {
     static let translated = PagePermissions(rawValue: 8)
     /// Internal: the page is mapped (possibly with no access, like a guard page).
     static let mapped = PagePermissions(rawValue: 16)
+    /// Internal: the host mapping is not writable (a shared file mapping without write access).
+    static let hostReadOnly = PagePermissions(rawValue: 32)
+    /// The bits a caller sets; the rest are the address space's own.
+    static let guestBits: PagePermissions = [.read, .write, .execute]
 }
 
 /// Errors of `GuestAddressSpace` operations.
@@ -36,9 +42,19 @@ public enum GuestAddressSpaceError: Error, Sendable, Equatable {
 /// raises a guest page fault with the exact PC, never a host signal. A system-mode soft MMU (page
 /// walks, TLB) will sit behind the same load/store entry points.
 ///
-/// Not `Sendable`: one vCPU thread uses it (threads of a multi-threaded guest will share it
-/// behind atomics when `clone` lands).
-public final class GuestAddressSpace {
+/// Threads: the guest's threads share one address space, so guest loads and stores are plain
+/// host accesses to the same bytes (x86's ordering is the host's). Host pages of private and
+/// anonymous mappings are always readable and writable, and `unmap` leaves fresh zero pages
+/// behind, so a thread whose check passed just before another thread changed the mapping never
+/// takes a host fault (only shared file mappings follow the guest's protection on the host).
+/// Callers serialise mapping changes (`map`, `mapFile`, `protect`, `unmap`) among themselves;
+/// the per-page "translated" bit, which translation sets and any store clears, is changed with
+/// atomic byte operations, and code changes reach every registered executor's mailbox.
+///
+/// `@unchecked Sendable`: `base`, `size` and the table pointer never change; page-table bytes
+/// are written by serialised mapping changes or atomically (the translated bit); guest data
+/// races are the guest's own, as on hardware; the observer list is behind a `Mutex`.
+public final class GuestAddressSpace: @unchecked Sendable {
     /// 4 KiB.
     public static let pageSize: UInt64 = 4096
     /// Guest addresses are `0 ..< size`.
@@ -47,9 +63,9 @@ public final class GuestAddressSpace {
     public let base: UnsafeMutableRawPointer
     let pageTable: UnsafeMutablePointer<UInt8>
     let pageCount: UInt64
-    /// Called with a page number when the guest writes a page that holds translated code, or a
-    /// page's execute permission goes away.
-    public var codeModified: ((UInt64) -> Void)?
+    /// Mailboxes of the executors running on this address space; told of every page whose
+    /// translated code is written or remapped.
+    let codeObservers = Mutex<[ExecutorMailbox]>([])
 
     /// Reserves a window of `size` bytes (a multiple of the page size), all of it unmapped.
     /// - Throws: `GuestAddressSpaceError.reservationFailed` when the host has no room.
@@ -91,26 +107,55 @@ public final class GuestAddressSpace {
         return p.contains(.write) ? PROT_READ | PROT_WRITE : PROT_READ
     }
 
-    func setTable(_ address: UInt64, _ length: UInt64, _ permissions: PagePermissions, mapped: Bool = true) {
+    /// Registers an executor's mailbox for code-change notices.
+    func addCodeObserver(_ mailbox: ExecutorMailbox) {
+        codeObservers.withLock { $0.append(mailbox) }
+    }
+
+    /// Removes a mailbox registered with `addCodeObserver`.
+    func removeCodeObserver(_ mailbox: ExecutorMailbox) {
+        codeObservers.withLock { list in list.removeAll { $0 === mailbox } }
+    }
+
+    /// Tells every executor that `page` no longer holds the code it translated.
+    func codeModified(_ page: UInt64) {
+        codeObservers.withLock { list in for m in list { m.post(invalidatedPage: page) } }
+    }
+
+    @inline(__always)
+    func tableEntry(_ page: Int) -> UnsafeAtomic<UInt8> {
+        UnsafeAtomic<UInt8>(at: UnsafeMutableRawPointer(pageTable + page).assumingMemoryBound(to: UInt8.AtomicRepresentation.self))
+    }
+
+    func setTable(_ address: UInt64, _ length: UInt64, _ permissions: PagePermissions, mapped: Bool = true,
+                  hostReadOnly: Bool = false) {
         let first = address / Self.pageSize
-        let value = permissions.subtracting([.translated, .mapped]).rawValue | (mapped ? PagePermissions.mapped.rawValue : 0)
+        var value = permissions.intersection(PagePermissions.guestBits).rawValue
+        if mapped { value |= PagePermissions.mapped.rawValue }
+        if hostReadOnly { value |= PagePermissions.hostReadOnly.rawValue }
         for page in first..<first + length / Self.pageSize {
-            let old = PagePermissions(rawValue: pageTable[Int(page)])
-            pageTable[Int(page)] = value
-            if old.contains(.translated) { codeModified?(page) }
+            let old = PagePermissions(rawValue: tableEntry(Int(page)).exchange(value, ordering: .relaxed))
+            if old.contains(.translated) { codeModified(page) }
         }
     }
 
     /// Changes the permissions of mapped pages `address ..< address + length`; the bytes keep
-    /// their contents. Pages holding translated code have their blocks dropped.
+    /// their contents. Pages holding translated code have their blocks dropped. The host pages
+    /// stay writable (see the type's note on threads) except under a shared read-only mapping.
     public func protect(_ address: UInt64, length: UInt64, _ permissions: PagePermissions) throws(GuestAddressSpaceError) {
         let length = Self.roundUp(length)
         try checkRange(address, length)
         guard isMapped(address, length: length) else { throw .badRange(address: address, length: length) }
-        guard mprotect(base + Int(address), Int(length), Self.hostProtection(permissions)) == 0 else {
-            throw .badRange(address: address, length: length)
+        var hostReadOnly = false
+        if mprotect(base + Int(address), Int(length), PROT_READ | PROT_WRITE) != 0 {
+            // A shared mapping of a file opened read-only: the host must follow the guest.
+            guard !permissions.contains(.write),
+                  mprotect(base + Int(address), Int(length), Self.hostProtection(permissions)) == 0 else {
+                throw .badRange(address: address, length: length)
+            }
+            hostReadOnly = true
         }
-        setTable(address, length, permissions)
+        setTable(address, length, permissions, hostReadOnly: hostReadOnly)
     }
 
     /// Maps fresh zeroed pages at `address ..< address + length` with `permissions`, replacing
@@ -119,7 +164,7 @@ public final class GuestAddressSpace {
         let length = Self.roundUp(length)
         try checkRange(address, length)
         let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED
-        guard let p = mmap(base + Int(address), Int(length), Self.hostProtection(permissions), flags, -1, 0),
+        guard let p = mmap(base + Int(address), Int(length), PROT_READ | PROT_WRITE, flags, -1, 0),
               p != MAP_FAILED else {
             throw .badRange(address: address, length: length)
         }
@@ -132,24 +177,30 @@ public final class GuestAddressSpace {
                         offset: Int64, shared: Bool) -> Int32 {
         let length = Self.roundUp(length)
         guard (try? checkRange(address, length)) != nil else { return EINVAL }
-        var prot = Self.hostProtection(permissions)
-        if !shared && prot != PROT_NONE { prot = PROT_READ | PROT_WRITE }
         let flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED
-        guard let p = mmap(base + Int(address), Int(length), prot, flags, fd, off_t(offset)), p != MAP_FAILED else {
+        var prot = PROT_READ | PROT_WRITE
+        var p = mmap(base + Int(address), Int(length), prot, flags, fd, off_t(offset))
+        if shared && (p == nil || p == MAP_FAILED) && errno == EACCES && !permissions.contains(.write) {
+            // A file opened read-only can only be shared read-only.
+            prot = Self.hostProtection(permissions)
+            p = mmap(base + Int(address), Int(length), prot, flags, fd, off_t(offset))
+        }
+        guard let p, p != MAP_FAILED else {
             let e = errno
             _ = try? unmap(address, length: length)
             return e
         }
-        setTable(address, length, permissions)
+        setTable(address, length, permissions, hostReadOnly: prot & PROT_WRITE == 0)
         return 0
     }
 
-    /// Unmaps `address ..< address + length`: inaccessible, contents dropped.
+    /// Unmaps `address ..< address + length`: inaccessible to the guest, contents dropped (the
+    /// host keeps fresh zero pages there, so a racing thread never faults on the host).
     public func unmap(_ address: UInt64, length: UInt64) throws(GuestAddressSpaceError) {
         let length = Self.roundUp(length)
         try checkRange(address, length)
         let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED
-        guard let p = mmap(base + Int(address), Int(length), PROT_NONE, flags, -1, 0), p != MAP_FAILED else {
+        guard let p = mmap(base + Int(address), Int(length), PROT_READ | PROT_WRITE, flags, -1, 0), p != MAP_FAILED else {
             throw .badRange(address: address, length: length)
         }
         setTable(address, length, [], mapped: false)
@@ -180,15 +231,15 @@ public final class GuestAddressSpace {
             result = emu_raw_syscall(mremapNumber, from, Int(length), Int(length), mayMove | fixed, to, 0)
             guard result >= 0 || result <= -4096 else { throw .badRange(address: address, length: length) }
         }
-        // Reserve the old range again (replacing what MREMAP_DONTUNMAP left, or the hole).
+        // Reserve the old range again (replacing what MREMAP_DONTUNMAP left, or the hole), as
+        // fresh zero pages like `unmap` leaves.
         let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED
-        _ = mmap(base + Int(address), Int(length), PROT_NONE, flags, -1, 0)
+        _ = mmap(base + Int(address), Int(length), PROT_READ | PROT_WRITE, flags, -1, 0)
         setTable(address, length, [], mapped: false)
         let firstTarget = Int(target / Self.pageSize)
         for k in 0..<count {
-            let old = PagePermissions(rawValue: pageTable[firstTarget + k])
-            pageTable[firstTarget + k] = moved[k]
-            if old.contains(.translated) { codeModified?(UInt64(firstTarget + k)) }
+            let old = PagePermissions(rawValue: tableEntry(firstTarget + k).exchange(moved[k], ordering: .relaxed))
+            if old.contains(.translated) { codeModified(UInt64(firstTarget + k)) }
         }
     }
 
@@ -220,7 +271,7 @@ public final class GuestAddressSpace {
     /// Permissions of the page holding `address` (empty outside the window).
     public func permissions(at address: UInt64) -> PagePermissions {
         guard address < size else { return [] }
-        return PagePermissions(rawValue: pageTable[Int(address / Self.pageSize)]).subtracting([.translated, .mapped])
+        return PagePermissions(rawValue: pageTable[Int(address / Self.pageSize)]).intersection(PagePermissions.guestBits)
     }
 
     /// Whether every page of `address ..< address + length` is mapped (any permission).
@@ -251,11 +302,16 @@ public final class GuestAddressSpace {
     func noteWrite(_ address: UInt64, _ size: Int) {
         let p0 = address >> 12, p1 = (address &+ UInt64(size) &- 1) >> 12
         if (pageTable[Int(p0)] | pageTable[Int(p1)]) & PagePermissions.translated.rawValue != 0 {
-            for p in p0...p1 where pageTable[Int(p)] & PagePermissions.translated.rawValue != 0 {
-                pageTable[Int(p)] &= ~PagePermissions.translated.rawValue
-                codeModified?(p)
-            }
+            for p in p0...p1 { clearTranslated(p) }
         }
+    }
+
+    /// Clears page `page`'s translated bit; the thread that clears it tells the executors.
+    func clearTranslated(_ page: UInt64) {
+        let bit = PagePermissions.translated.rawValue
+        guard pageTable[Int(page)] & bit != 0 else { return }
+        let old = tableEntry(Int(page)).loadThenBitwiseAnd(with: ~bit, ordering: .relaxed)
+        if old & bit != 0 { codeModified(page) }
     }
 
     /// A guest load of `size` (1, 2, 4, 8) bytes, zero-extended. Throws a page fault at `pc`.
@@ -291,7 +347,9 @@ public final class GuestAddressSpace {
         guard address < size else { return nil }
         let page = Int(address >> 12)
         guard pageTable[page] & PagePermissions.execute.rawValue != 0 else { return nil }
-        pageTable[page] |= PagePermissions.translated.rawValue
+        if pageTable[page] & PagePermissions.translated.rawValue == 0 {
+            tableEntry(page).loadThenBitwiseOr(with: PagePermissions.translated.rawValue, ordering: .relaxed)
+        }
         return (base + Int(address)).load(as: UInt8.self)
     }
 
@@ -318,10 +376,7 @@ public final class GuestAddressSpace {
         while p < address + length {
             let chunk = min(length - (p - address), 1 << 20)
             let first = p >> 12, last = (p + chunk - 1) >> 12
-            for page in first...last where pageTable[Int(page)] & PagePermissions.translated.rawValue != 0 {
-                pageTable[Int(page)] &= ~PagePermissions.translated.rawValue
-                codeModified?(page)
-            }
+            for page in first...last { clearTranslated(page) }
             p += chunk
         }
     }
@@ -333,16 +388,17 @@ public final class GuestAddressSpace {
     }
 
     /// Copies bytes into guest memory ignoring page permissions (the loader's and debugger's
-    /// access); false when the range is not mapped.
+    /// access); false when the range is not mapped or lies in a shared read-only file mapping.
     @discardableResult
     public func poke(_ address: UInt64, _ bytes: some Collection<UInt8>) -> Bool {
         let n = UInt64(bytes.count)
         guard n > 0 else { return address <= size }
         guard isMapped(address, length: n) else { return false }
-        let firstPage = address & ~(Self.pageSize - 1)
-        let span = Int(((address + n + Self.pageSize - 1) & ~(Self.pageSize - 1)) - firstPage)
-        let readOnly = hostPointer(address, length: n, access: .write) == nil
-        if readOnly { mprotect(base + Int(firstPage), span, PROT_READ | PROT_WRITE) }
+        var page = address / Self.pageSize
+        while page <= (address + n - 1) / Self.pageSize {
+            if pageTable[Int(page)] & PagePermissions.hostReadOnly.rawValue != 0 { return false }
+            page += 1
+        }
         let p = base + Int(address)
         let copied: Void? = bytes.withContiguousStorageIfAvailable { buffer in
             if let source = buffer.baseAddress { p.copyMemory(from: source, byteCount: buffer.count) }
@@ -350,13 +406,6 @@ public final class GuestAddressSpace {
         if copied == nil {
             var i = 0
             for byte in bytes { p.storeBytes(of: byte, toByteOffset: i, as: UInt8.self); i += 1 }
-        }
-        if readOnly {
-            var page = firstPage
-            while page < firstPage + UInt64(span) {
-                mprotect(base + Int(page), Int(Self.pageSize), Self.hostProtection(permissions(at: page)))
-                page += Self.pageSize
-            }
         }
         didWrite(address, length: n)
         return true
