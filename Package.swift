@@ -99,7 +99,7 @@ let package = Package(
         // Linux user mode on EmuTCG: ELF loader, initial stack, table-driven syscalls (issue 7).
         .target(
             name: "EmuLinuxUser",
-            dependencies: ["EmuTCG", "CEmuSystem"],
+            dependencies: ["EmuTCG", "CEmuSystem", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
         .target(

@@ -105,23 +105,8 @@ do {
             printError("block 0x\(String(pc, radix: 16)) rax=\(String(cpu[gpr: 0], radix: 16)) rsp=\(String(cpu[gpr: 4], radix: 16))\n")
         }
     }
-    switch process.run() {
-    case .exited(let code):
-        exit(code)
-    case .signaled(let signal):
-        signal_default_and_raise(signal)
-    }
+    process.run().endHostProcess()
 } catch {
     printError("emu-user: \(programPath): \(error)\n")
     exit(127)
-}
-
-func signal_default_and_raise(_ s: Int32) -> Never {
-    signal(s, SIG_DFL)
-    var set = sigset_t()
-    sigemptyset(&set)
-    sigaddset(&set, s)
-    sigprocmask(SIG_UNBLOCK, &set, nil)
-    raise(s)
-    exit(128 + s)
 }

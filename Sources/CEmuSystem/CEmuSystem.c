@@ -178,8 +178,10 @@ int emu_o_direct(void) {
 #include <signal.h>
 #include <ucontext.h>
 
-volatile uint64_t emu_host_pending_signals;
-volatile uint64_t emu_guest_blocked_signals;
+/* Per host thread: each guest thread runs on its own host thread, and a signal is taken by
+ * the thread it was delivered to. Initial-exec TLS, so the stub below can address them. */
+__thread volatile uint64_t emu_host_pending_signals __attribute__((tls_model("initial-exec"), visibility("hidden")));
+__thread volatile uint64_t emu_guest_blocked_signals __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 #if defined(__x86_64__)
 extern char emu_safe_syscall_start[], emu_safe_syscall_end[], emu_safe_syscall_interrupted[];
@@ -197,9 +199,11 @@ __asm__(
     "    mov 8(%rsp), %r9\n"
     ".globl emu_safe_syscall_start\n"
     "emu_safe_syscall_start:\n"
-    "    mov emu_guest_blocked_signals(%rip), %rcx\n"
+    "    mov emu_guest_blocked_signals@gottpoff(%rip), %rcx\n"
+    "    mov %fs:(%rcx), %rcx\n"
     "    not %rcx\n"
-    "    and emu_host_pending_signals(%rip), %rcx\n"
+    "    mov emu_host_pending_signals@gottpoff(%rip), %r11\n" /* SYSCALL clobbers R11 anyway */
+    "    and %fs:(%r11), %rcx\n"
     "    jnz emu_safe_syscall_interrupted\n"
     "    syscall\n"
     ".globl emu_safe_syscall_end\n"
@@ -245,3 +249,16 @@ uint64_t emu_take_host_signals(void) {
 
 const volatile uint64_t *emu_host_pending_signals_address(void) { return &emu_host_pending_signals; }
 void emu_set_guest_blocked_signals(uint64_t mask) { __atomic_store_n(&emu_guest_blocked_signals, mask, __ATOMIC_SEQ_CST); }
+
+void emu_set_host_blocked_signals(uint64_t forwarded, uint64_t blocked) {
+    sigset_t block, unblock;
+    sigemptyset(&block);
+    sigemptyset(&unblock);
+    for (int sig = 1; sig <= 64; sig++) {
+        uint64_t bit = 1ull << (sig - 1);
+        if (!(forwarded & bit)) continue;
+        sigaddset((blocked & bit) ? &block : &unblock, sig);
+    }
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+}

@@ -14,7 +14,7 @@ import Testing
     }
 
     func mremap(_ p: LinuxProcess, _ old: UInt64, _ oldSize: UInt64, _ newSize: UInt64, _ flags: UInt64, _ target: UInt64 = 0) -> Int64 {
-        MemorySyscalls.mremap(p, SyscallArgs(values: (old, oldSize, newSize, flags, target, 0)))
+        MemorySyscalls.mremap(p.mainThread, SyscallArgs(values: (old, oldSize, newSize, flags, target, 0)))
     }
 
     @Test func movesKeepContentsAndPermissionsAndFreeTheOldRange() throws {
@@ -90,15 +90,15 @@ import Testing
         try p.memory.map(0x1000_0000, length: 0x1000, [.read, .write])
         _ = p.memory.poke(0x1000_0000, [UInt8](repeating: 0xFF, count: 32))
         guard let getitimer = SyscallTable.byNumber[36] else { Issue.record("no getitimer"); return }
-        #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (1, 0x1000_0000, 0, 0, 0, 0)), p) == 0)
+        #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (1, 0x1000_0000, 0, 0, 0, 0)), p.mainThread) == 0)
         #expect(p.memory.read(0x1000_0000, count: 32) == [UInt8](repeating: 0, count: 32))
-        #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (1, 0x7000_0000, 0, 0, 0, 0)), p) == -LinuxErrno.EFAULT)
+        #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (1, 0x7000_0000, 0, 0, 0, 0)), p.mainThread) == -LinuxErrno.EFAULT)
         // Without forwarded host signals (a library user, like this test), arming a timer would
         // let its signal kill the host process: the guest gets ENOSYS and nothing is armed.
         _ = p.memory.poke(0x1000_0000, [UInt8](repeating: 0, count: 8) + [0x40, 0x42, 0x0F, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 16))
-        #expect(TimerSyscalls.setitimer(p, SyscallArgs(values: (0, 0x1000_0000, 0, 0, 0, 0))) == -LinuxErrno.ENOSYS)
-        #expect(TimerSyscalls.alarm(p, SyscallArgs(values: (1, 0, 0, 0, 0, 0))) == -LinuxErrno.ENOSYS)
-        #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (0, 0x1000_0000, 0, 0, 0, 0)), p) == 0)
+        #expect(TimerSyscalls.setitimer(p.mainThread, SyscallArgs(values: (0, 0x1000_0000, 0, 0, 0, 0))) == -LinuxErrno.ENOSYS)
+        #expect(TimerSyscalls.alarm(p.mainThread, SyscallArgs(values: (1, 0, 0, 0, 0, 0))) == -LinuxErrno.ENOSYS)
+        #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (0, 0x1000_0000, 0, 0, 0, 0)), p.mainThread) == 0)
         #expect(p.memory.read(0x1000_0000, count: 32) == [UInt8](repeating: 0, count: 32), "ITIMER_REAL stays disarmed")
     }
 }

@@ -11,13 +11,13 @@ import Testing
         #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))
         defer { unlink(path) }
         let p = try LinuxProcess(path: path, arguments: [path], environment: [])
-        p.signalActions[10] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 1 << 11)
+        p.signalActions.withLock { $0[10] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 1 << 11) }
         for r in 0..<16 where r != 4 { p.cpu[gpr: r] = 0x1000 + UInt64(r) }
         p.cpu.rip = 0x400078
         p.cpu.setXMM(3, low: 0xAAAA, high: 0xBBBB)
         p.cpu.rflags = RFlags.cf | RFlags.zf
         let rsp = p.cpu[gpr: 4]
-        #expect(SignalDelivery.deliver(p, .init(signal: 10, code: 0, address: 77)))
+        #expect(SignalDelivery.deliver(p.mainThread, .init(signal: 10, code: 0, address: 77)))
         let frame = p.cpu[gpr: 4]
         #expect(frame % 16 == 8 && frame < rsp - 128)
         #expect(p.cpu.rip == 0x400100 && p.cpu[gpr: 7] == 10 && p.cpu[gpr: 2] == frame + 8 && p.cpu[gpr: 6] == frame + 312)
@@ -28,16 +28,16 @@ import Testing
         #expect(word(frame + 48 + 16 * 8) == 0x400078)        // sigcontext.rip
         #expect(word(frame + 312) == 10 && word(frame + 328) == 77) // si_signo, si_addr
         // SIGUSR1 itself and sa_mask (SIGUSR2) are blocked inside the handler.
-        #expect(p.signalMask == (1 << 9) | (1 << 11))
+        #expect(p.mainThread.signalMask == (1 << 9) | (1 << 11))
         // The handler clobbers state, then returns through the restorer.
         p.cpu.setXMM(3, low: 0, high: 0)
         p.cpu[gpr: 0] = 0xDEAD
         p.cpu.rflags = 0
         p.cpu[gpr: 4] = frame + 8
-        #expect(SignalDelivery.sigreturn(p))
+        #expect(SignalDelivery.sigreturn(p.mainThread))
         #expect(p.cpu.rip == 0x400078 && p.cpu[gpr: 4] == rsp && p.cpu[gpr: 0] == 0x1000)
         #expect(p.cpu.xmm(3) == (0xAAAA, 0xBBBB))
-        #expect(p.cpu.rflags & (RFlags.cf | RFlags.zf) == RFlags.cf | RFlags.zf && p.signalMask == 0)
+        #expect(p.cpu.rflags & (RFlags.cf | RFlags.zf) == RFlags.cf | RFlags.zf && p.mainThread.signalMask == 0)
     }
 
     /// uc_mcontext.fpstate: an FXSAVE image, 64-byte aligned above the frame, holding the
@@ -49,7 +49,7 @@ import Testing
         #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))
         defer { unlink(path) }
         let p = try LinuxProcess(path: path, arguments: [path], environment: [])
-        p.signalActions[10] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0)
+        p.signalActions.withLock { $0[10] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0) }
         func word(_ a: UInt64) -> UInt64 { (p.memory.read(a, count: 8) ?? []).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
         func setWord(_ a: UInt64, _ v: UInt64) { p.memory.poke(a, (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) }) }
         func prepare() -> (frame: UInt64, fpstate: UInt64) {
@@ -64,7 +64,7 @@ import Testing
             p.cpu.slots[StateSlot.x87Base + 14] = 0xE000_0000_0000_0000
             p.cpu.slots[StateSlot.x87Base + 15] = 0x4000
             let rsp = p.cpu[gpr: 4]
-            #expect(SignalDelivery.deliver(p, .init(signal: 10, code: 0, address: 0)))
+            #expect(SignalDelivery.deliver(p.mainThread, .init(signal: 10, code: 0, address: 0)))
             let frame = p.cpu[gpr: 4]
             let fpstate = word(frame + 48 + 23 * 8)
             #expect(fpstate % 64 == 0 && fpstate > frame + 440 - 8 && fpstate + 512 <= rsp - 128)
@@ -86,29 +86,29 @@ import Testing
         setWord(fpstate + 160, 0xABCD)
         setWord(fpstate + 24, 0xFFFF_0000_3F80)
         p.cpu[gpr: 4] = frame + 8
-        #expect(SignalDelivery.sigreturn(p))
+        #expect(SignalDelivery.sigreturn(p.mainThread))
         #expect(p.cpu.xmm(0) == (0xABCD, 0x2222) && p.cpu.xmm(15) == (0xF0F0, 0x0F0F))
         #expect(p.cpu.slots[StateSlot.mxcsr] == 0x3F80 && p.cpu.slots[StateSlot.fpuControl] == 0x0F7F)
         #expect(p.cpu.slots[StateSlot.fpuTop] == 7 && p.cpu.slots[StateSlot.fpuEmpty] == 0x7F)
         #expect(p.cpu.slots[StateSlot.x87Base + 14] == 0xE000_0000_0000_0000 && p.cpu.slots[StateSlot.x87Base + 15] == 0x4000)
-        p.signalMask = 0
+        p.mainThread.signalMask = 0
         // A reserved MXCSR bit in the frame: the return fails (the caller kills with SIGSEGV).
         let second = prepare()
         setWord(second.fpstate + 24, 0xFFFF_0001_1F80)
         p.cpu[gpr: 4] = second.frame + 8
-        #expect(!SignalDelivery.sigreturn(p))
-        p.signalMask = 0
+        #expect(!SignalDelivery.sigreturn(p.mainThread))
+        p.mainThread.signalMask = 0
         // A misaligned fpstate pointer fails too.
         let third = prepare()
         setWord(third.frame + 48 + 23 * 8, third.fpstate + 8)
         p.cpu[gpr: 4] = third.frame + 8
-        #expect(!SignalDelivery.sigreturn(p))
-        p.signalMask = 0
+        #expect(!SignalDelivery.sigreturn(p.mainThread))
+        p.mainThread.signalMask = 0
         // NULL: the x87/SSE state is reset.
         let fourth = prepare()
         setWord(fourth.frame + 48 + 23 * 8, 0)
         p.cpu[gpr: 4] = fourth.frame + 8
-        #expect(SignalDelivery.sigreturn(p))
+        #expect(SignalDelivery.sigreturn(p.mainThread))
         #expect(p.cpu.xmm(0) == (0, 0) && p.cpu.slots[StateSlot.mxcsr] == 0x1F80 && p.cpu.slots[StateSlot.fpuEmpty] == 0xFF)
         #expect(p.cpu.rip == 0x400078)
     }
@@ -131,8 +131,8 @@ import Testing
         let xm = SignalDelivery.info(for: .simdFloatingPoint(pc: code, exceptions: 0x24), memory: p.memory)
         #expect(xm.signal == 8 && xm.code == 3 && xm.trap == 19 && xm.address == code)
         // In the frame: err, trapno and cr2 at words 19, 20, 22 of uc_mcontext.
-        p.signalActions[11] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0)
-        #expect(SignalDelivery.deliver(p, write))
+        p.signalActions.withLock { $0[11] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0) }
+        #expect(SignalDelivery.deliver(p.mainThread, write))
         let frame = p.cpu[gpr: 4]
         func word(_ a: UInt64) -> UInt64 { (p.memory.read(a, count: 8) ?? []).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
         #expect(word(frame + 48 + 19 * 8) == 7 && word(frame + 48 + 20 * 8) == 14 && word(frame + 48 + 22 * 8) == code + 8)
@@ -143,8 +143,8 @@ import Testing
         #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))
         defer { unlink(path) }
         let p = try LinuxProcess(path: path, arguments: [path], environment: [])
-        p.signalActions[11] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0)
+        p.signalActions.withLock { $0[11] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0) }
         p.cpu[gpr: 4] = 0x7000_0000 // unmapped
-        #expect(!SignalDelivery.deliver(p, .init(signal: 11, code: 1, address: 0)))
+        #expect(!SignalDelivery.deliver(p.mainThread, .init(signal: 11, code: 1, address: 0)))
     }
 }

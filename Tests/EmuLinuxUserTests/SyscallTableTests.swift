@@ -42,12 +42,12 @@ import Testing
         let process = try LinuxProcess(path: path, arguments: [path], environment: [])
         guard let write = SyscallTable.byNumber[1], let read = SyscallTable.byNumber[0] else { Issue.record("no rows"); return }
         // Unmapped buffer, buffer crossing into unmapped memory, read into a read-only page.
-        #expect(SyscallTable.passThrough(write, SyscallArgs(values: (1, 0x7000_0000, 10, 0, 0, 0)), process) == -LinuxErrno.EFAULT)
-        #expect(SyscallTable.passThrough(write, SyscallArgs(values: (1, 0x400FFF, 2, 0, 0, 0)), process) == -LinuxErrno.EFAULT)
-        #expect(SyscallTable.passThrough(read, SyscallArgs(values: (0, 0x400000, 4, 0, 0, 0)), process) == -LinuxErrno.EFAULT)
+        #expect(SyscallTable.passThrough(write, SyscallArgs(values: (1, 0x7000_0000, 10, 0, 0, 0)), process.mainThread) == -LinuxErrno.EFAULT)
+        #expect(SyscallTable.passThrough(write, SyscallArgs(values: (1, 0x400FFF, 2, 0, 0, 0)), process.mainThread) == -LinuxErrno.EFAULT)
+        #expect(SyscallTable.passThrough(read, SyscallArgs(values: (0, 0x400000, 4, 0, 0, 0)), process.mainThread) == -LinuxErrno.EFAULT)
         // A NULL path is passed as NULL (the host says EFAULT), a path in unmapped memory never reaches the host.
         guard let openat = SyscallTable.byNumber[257] else { Issue.record("no openat"); return }
-        #expect(SyscallTable.passThrough(openat, SyscallArgs(values: (UInt64(bitPattern: -100), 0x7000_0000, 0, 0, 0, 0)), process) == -LinuxErrno.EFAULT)
+        #expect(SyscallTable.passThrough(openat, SyscallArgs(values: (UInt64(bitPattern: -100), 0x7000_0000, 0, 0, 0, 0)), process.mainThread) == -LinuxErrno.EFAULT)
     }
 }
 

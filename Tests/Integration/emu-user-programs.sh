@@ -50,8 +50,8 @@ mkdir -p "$work/scratch-native" "$work/scratch-emu"
 
 for src in "$here"/programs/*.c; do
     name=$(basename "$src" .c)
-    if ! gcc -static -O2 -o "$work/$name" "$src" -lm || ! gcc -static-pie -fPIE -O2 -o "$work/$name-pie" "$src" -lm \
-       || ! gcc -O2 -Wl,-z,lazy -o "$work/$name-dyn" "$src" -lm; then
+    if ! gcc -static -O2 -pthread -o "$work/$name" "$src" -lm || ! gcc -static-pie -fPIE -O2 -pthread -o "$work/$name-pie" "$src" -lm \
+       || ! gcc -O2 -pthread -Wl,-z,lazy -o "$work/$name-dyn" "$src" -lm; then
         echo "FAIL $name: does not compile"
         failed=$((failed + 1))
         continue

@@ -56,20 +56,24 @@ long emu_recv_with_fds(int socket, void *bytes, size_t length, int *fds, int fd_
 /// errno on failure, errno itself untouched). Struct layouts are the host's (x86-64 Linux).
 long emu_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 
-/// Host signals forwarded to the guest, one bit per signal (bit n-1 for signal n); set by the
-/// handler `emu_forward_host_signal` installs.
-extern volatile uint64_t emu_host_pending_signals;
-/// Signals the guest blocks; pending ones among them do not interrupt a safe system call.
-extern volatile uint64_t emu_guest_blocked_signals;
+/// Host signals forwarded to the guest are recorded per host thread (thread-local words: the
+/// handler runs on the thread the kernel picked, and that thread's guest takes the signal).
 /// Installs the forwarding handler for `signo` (SA_SIGINFO, no SA_RESTART, so a blocking host
-/// call returns EINTR). Returns 0 or -1 with errno.
+/// call returns EINTR): it sets bit signo-1 of the calling thread's pending word. Returns 0 or
+/// -1 with errno.
 int emu_forward_host_signal(int signo);
-/// The address of `emu_host_pending_signals` (for a polling loop that must see the handler's
-/// writes), and a setter for `emu_guest_blocked_signals`.
+/// The address of the calling thread's pending word (for a polling loop that must see the
+/// handler's writes; valid while the thread lives).
 const volatile uint64_t *emu_host_pending_signals_address(void);
+/// Sets the calling thread's guest-blocked signals: pending ones among them do not interrupt
+/// its safe system calls.
 void emu_set_guest_blocked_signals(uint64_t mask);
-/// Atomically takes and clears the pending host signals.
+/// Atomically takes and clears the calling thread's pending host signals.
 uint64_t emu_take_host_signals(void);
+/// Blocks, in the calling thread's host signal mask, exactly the signals of `forwarded` (bit n-1
+/// for signal n) that are also in `blocked`, and unblocks the rest of `forwarded`; so the kernel
+/// routes a process-directed signal to a thread whose guest does not block it.
+void emu_set_host_blocked_signals(uint64_t forwarded, uint64_t blocked);
 /// A system call that cannot lose a signal: it checks for a pending unblocked signal and then
 /// executes SYSCALL, and the signal handler moves a thread caught between the check and the
 /// SYSCALL instruction to an exit that returns -ERESTARTSYS (-512) instead of entering the

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CEmuSystem
 import EmuTCG
+import Synchronization
 
 /// How a guest process ended.
 public enum GuestExit: Sendable, Equatable {
@@ -12,41 +13,57 @@ public enum GuestExit: Sendable, Equatable {
     case signaled(Int32)
 }
 
-/// A Linux process emulated in user mode: its address space, CPU, executor and the kernel state
-/// the emulator keeps for it (brk, mmap placement, signal dispositions and mask).
+/// A Linux process emulated in user mode: what its threads share — the address space and the
+/// placement of mappings (brk, mmap), signal dispositions, process-directed pending signals,
+/// the set of threads, and the exit of the whole group. Per-thread state (registers, executor,
+/// signal mask, thread-directed signals, clear_child_tid, robust list) is in `GuestThread`.
 ///
-/// Not `Sendable`: the process runs on the thread that calls `run()`.
-public final class LinuxProcess {
+/// Each guest thread runs on its own host thread; guest thread ids are host thread ids.
+///
+/// `@unchecked Sendable`: shared mutable state is behind `Mutex`es and `Atomic`s (`brkStart`
+/// and `brkCurrent` only under `mappingLock`); `memory` is shared by design (see
+/// `GuestAddressSpace`); `trace`, `emulatorPath`, `emulatorOptions` and `forwardsHostSignals`
+/// are set before `run()` and only read afterwards; `mainThread` is used only by the thread
+/// inside `run()`.
+public final class LinuxProcess: @unchecked Sendable {
     public let memory: GuestAddressSpace
+    /// The initial thread's registers (its `GuestThread` is `mainThread`).
     public let cpu: CPUState
+    /// The initial thread's executor.
     public let executor: Executor
     /// Absolute host path of the executable (for /proc/self/exe and AT_EXECFN).
     public let executablePath: String
-    /// Called with one line per system call when tracing (`--strace`).
-    public var trace: ((String) -> Void)?
+    /// Called with one line per system call when tracing (`--strace`), from any guest thread.
+    public var trace: (@Sendable (String) -> Void)?
 
+    /// Serialises changes to the guest's mappings (mmap, munmap, mprotect, mremap, brk, madvise).
+    let mappingLock = Mutex<Void>(())
     var brkStart: UInt64 = 0
     var brkCurrent: UInt64 = 0
     /// mmap places mappings top-down below this address.
     let mmapCeiling: UInt64
-    var signalActions = [GuestSignalAction](repeating: GuestSignalAction(), count: GuestSignal.count + 1)
-    var signalMask: UInt64 = 0 {
-        didSet { if forwardsHostSignals { emu_set_guest_blocked_signals(signalMask) } }
-    }
+    let signalActions = Mutex([GuestSignalAction](repeating: GuestSignalAction(), count: GuestSignal.count + 1))
+    /// Process-directed signals (kill) not yet taken by a thread (bit n-1 for signal n).
+    let pendingSignals = Atomic<UInt64>(0)
     /// Whether host signals are forwarded to the guest (see `forwardHostSignals()`).
     var forwardsHostSignals = false
-    /// Signals sent to the guest and not yet delivered (bit n-1 for signal n).
-    var pendingSignals: UInt64 = 0
-    /// Set by rt_sigreturn: the restored registers are not the system call's result.
-    var keepRegistersAfterSyscall = false
-    var exitStatus: GuestExit?
-    var clearChildTID: UInt64 = 0
-    /// In a vfork child: the pipe end whose closing (on execve or exit) releases the parent.
-    var vforkNotifier: Int32 = -1
+    /// The running threads.
+    let threads = Mutex<[ThreadHandle]>([])
+    /// Guest threads started and not yet ended; the initial thread's `run` waits for zero.
+    let liveThreads = HostFutexWord(0)
+    /// The group's exit status once decided (exit_group, a fatal signal, the last exit).
+    let groupExit = Mutex<GuestExit?>(nil)
+    /// Set with `groupExit` by exit_group or a fatal signal: every thread ends.
+    let exiting = Atomic<Bool>(false)
+    let kickHandlerInstalled = Atomic<Bool>(false)
     /// Host path of the emulator, executed again for a guest execve (nil: execve is ENOSYS).
     public var emulatorPath: String?
     /// Options passed to the emulator on a guest execve (e.g. `--strace`).
     public var emulatorOptions: [String] = []
+
+    /// The initial thread (made on first use; `run()` runs it on the calling host thread).
+    public private(set) lazy var mainThread = GuestThread(process: self, cpu: cpu, executor: executor, signalMask: 0,
+                                                          isInitial: true)
 
     /// Stack: 8 MiB below this address.
     public static let stackTop: UInt64 = 0xF_F000_0000
@@ -138,51 +155,101 @@ public final class LinuxProcess {
     /// pipe, the three interval timers' (alarm, virtual alarm, profiling), termination, child
     /// status, window size.
     public static let forwardedSignals: [Int32] = [1, 2, 3, 10, 12, 13, 14, 15, 17, 26, 27, 28]
+    static let forwardedMask: UInt64 = forwardedSignals.reduce(0) { $0 | 1 << UInt64($1 - 1) }
 
     /// Installs handlers that turn these host signals into guest signals: blocking guest system
     /// calls go through `emu_safe_syscall`, translated code stops at the next block boundary,
     /// and the guest's handler runs (with SA_RESTART honoured) or its default action is taken.
-    /// Affects the whole host process; call it only from a program that is the emulator.
+    /// Each guest thread's host signal mask follows its guest mask for these signals, so the
+    /// kernel gives a process-directed signal to a thread that does not block it.
+    /// Affects the whole host process; call it only from a program that is the emulator, before
+    /// `run()`.
     public func forwardHostSignals() {
         forwardsHostSignals = true
-        emu_set_guest_blocked_signals(signalMask)
         for signal in Self.forwardedSignals { _ = emu_forward_host_signal(signal) }
-        executor.interruptWord = UnsafePointer(emu_host_pending_signals_address())
+        installKickHandler()
     }
 
-    /// A host system call that may block: through the safe-syscall stub when host signals are
-    /// forwarded (so a signal cannot be lost between the check and the kernel entry).
-    func blockingSyscall(_ nr: Int, _ a1: Int, _ a2: Int, _ a3: Int, _ a4: Int, _ a5: Int, _ a6: Int) -> Int {
-        forwardsHostSignals ? emu_safe_syscall(nr, a1, a2, a3, a4, a5, a6) : emu_raw_syscall(nr, a1, a2, a3, a4, a5, a6)
+    /// The handler of the host signal that interrupts a guest thread (`ThreadHandle.kick`).
+    func installKickHandler() {
+        if kickHandlerInstalled.exchange(true, ordering: .acquiringAndReleasing) { return }
+        _ = emu_forward_host_signal(ThreadHandle.kickSignal)
     }
 
-    func takeHostSignals() {
-        guard forwardsHostSignals else { return }
-        pendingSignals |= emu_take_host_signals()
-    }
-
-    /// Runs the guest until it exits or dies of a signal.
+    /// Runs the guest on the calling thread until the whole process ends: the initial thread
+    /// returns and then waits for the others (a guest's main thread may `pthread_exit` while its
+    /// other threads work on). Returns the group's exit status.
     public func run() -> GuestExit {
-        while exitStatus == nil {
-            switch executor.run() {
-            case .syscall:
-                dispatchSyscall()
-            case .exception(let e):
-                let signal = GuestSignal.forException(e)
-                trace?("--- \(Self.signalName(signal)) {pc=0x\(String(e.pc, radix: 16))\(Self.detail(e))} ---")
-                // A synchronous fault runs the guest's handler unless it is blocked or ignored
-                // (then, as on Linux, it kills).
-                let blocked = signalMask & (1 << UInt64(signal - 1)) != 0
-                if !blocked && SignalDelivery.hasHandler(self, signal) && SignalDelivery.deliver(self, SignalDelivery.info(for: e, memory: memory)) {
-                    continue
-                }
-                exitStatus = .signaled(signal)
-            case .stopRequested:
-                takeHostSignals()
-                deliverPendingSignals()
+        let thread = mainThread
+        liveThreads.add(1)
+        thread.start()
+        thread.runLoop()
+        thread.finish()
+        // After exit_group or a fatal signal the others are kicked and end at their next block
+        // boundary or interrupted call; give them a bounded time (a thread stuck in a host call
+        // the kick cannot interrupt must not hang the emulator).
+        var waitedMilliseconds = 0
+        while true {
+            let live = liveThreads.value
+            if live == 0 { break }
+            if exiting.load(ordering: .acquiring) {
+                if waitedMilliseconds >= 2000 { break }
+                liveThreads.wait(whileEquals: live, milliseconds: 50)
+                waitedMilliseconds += 50
+            } else {
+                liveThreads.wait(whileEquals: live)
             }
         }
-        return exitStatus ?? .exited(0)
+        return groupExit.withLock { $0 } ?? .exited(0)
+    }
+
+    /// The group ends with `status` (unless already decided): every thread stops.
+    func exitGroup(_ status: GuestExit) {
+        groupExit.withLock { if $0 == nil { $0 = status } }
+        exiting.store(true, ordering: .releasing)
+        let me = emu_gettid()
+        for handle in threads.withLock({ $0 }) where handle.tid.load(ordering: .relaxed) != me { handle.kick() }
+    }
+
+    /// A thread ended with exit(`status`): the last one decides the group's status.
+    func threadEnded(_ handle: ThreadHandle, status: Int32) {
+        threads.withLock { list in list.removeAll { $0 === handle } }
+        let remaining = liveThreads.atomic.loadThenWrappingDecrement(ordering: .acquiringAndReleasing) &- 1
+        if remaining == 0 { groupExit.withLock { if $0 == nil { $0 = .exited(status) } } }
+        liveThreads.wakeAll()
+    }
+
+    /// The disposition of `signal` (1 … 64).
+    func action(_ signal: Int) -> GuestSignalAction {
+        signalActions.withLock { $0[signal] }
+    }
+
+    /// A process-directed signal: pending for the process; a thread that does not block it is
+    /// made to look (the caller delivers it itself, after its system call, when it can).
+    func raise(_ signal: Int32, from sender: ThreadHandle?) {
+        let bit: UInt64 = 1 << UInt64(signal - 1)
+        pendingSignals.bitwiseOr(bit, ordering: .acquiringAndReleasing)
+        if let sender, sender.blocked.load(ordering: .relaxed) & bit == 0 { return }
+        let handles = threads.withLock { $0 }
+        if let target = handles.first(where: { $0 !== sender && $0.blocked.load(ordering: .relaxed) & bit == 0 }) {
+            target.kick()
+        }
+    }
+
+    /// In the child of a fork (on the forking thread): that thread is the only one. When it is
+    /// not the thread inside `run()` (which does not exist in the child), it ends the host
+    /// process itself.
+    func becomeForkChild(of thread: GuestThread) {
+        thread.handle.tid.store(emu_gettid(), ordering: .relaxed)
+        threads.withLock { $0 = [thread.handle] }
+        liveThreads.atomic.store(1, ordering: .releasing)
+        pendingSignals.store(0, ordering: .relaxed)
+        if !thread.isInitial { thread.endsHostProcess = true }
+    }
+
+    /// The handle of thread `tid`, if it is one of this process's running threads.
+    func thread(tid: Int32) -> ThreadHandle? {
+        threads.withLock { $0.first { $0.tid.load(ordering: .relaxed) == tid } }
     }
 
     static func detail(_ e: GuestException) -> String {
@@ -199,82 +266,6 @@ public final class LinuxProcess {
         case 8: return "SIGFPE"
         case 11: return "SIGSEGV"
         default: return "signal \(s)"
-        }
-    }
-
-    func dispatchSyscall() {
-        let s = cpu.slots
-        let number = s[0]
-        let args = SyscallArgs(values: (s[7], s[6], s[2], s[10], s[8], s[9]))
-        var result: Int64
-        let entry = number < UInt64(SyscallTable.byNumber.count) ? SyscallTable.byNumber[Int(number)] : nil
-        if let entry {
-            switch entry.implementation {
-            case .passThrough: result = SyscallTable.passThrough(entry, args, self, safe: forwardsHostSignals && entry.canBlock)
-            case .custom(let f): result = f(self, args)
-            }
-        } else {
-            result = -LinuxErrno.ENOSYS
-        }
-        takeHostSignals()
-        if let entry, entry.canBlock, result == -512 || result == -LinuxErrno.EINTR,
-           restartsAfterSignal(handlerPreventsRestart: Self.notRestartedAfterHandlers.contains(entry.number)) {
-            // Interrupted before or inside the kernel: run the SYSCALL again after the handler
-            // (SA_RESTART), or at once when the signal has no handler to run.
-            trace?(StraceFormatter.line(entry: entry, number: number, args: args, result: -512, memory: memory) + " (restarted)")
-            s[StateSlot.rip] &-= 2
-            s[0] = number
-            deliverPendingSignals()
-            return
-        }
-        if result == -512 { result = -LinuxErrno.EINTR }
-        if let trace {
-            trace(StraceFormatter.line(entry: entry, number: number, args: args, result: result, memory: memory))
-        }
-        if keepRegistersAfterSyscall {
-            keepRegistersAfterSyscall = false
-        } else {
-            // SYSCALL puts the return address in RCX and RFLAGS in R11.
-            s[1] = s[StateSlot.rip]
-            s[11] = cpu.rflags
-            s[0] = UInt64(bitPattern: result)
-        }
-        deliverPendingSignals()
-    }
-
-    /// For an interrupted blocking call: whether it restarts (the signal to deliver has
-    /// SA_RESTART, is ignored, or there is none) rather than failing with EINTR.
-    /// Calls Linux does not restart after a handler ran, even with SA_RESTART (ERESTARTNOHAND:
-    /// poll, select, pselect6, ppoll, nanosleep, clock_nanosleep, epoll_wait).
-    static let notRestartedAfterHandlers: Set<Int> = [7, 23, 270, 271, 35, 230, 232, 281]
-
-    func restartsAfterSignal(handlerPreventsRestart: Bool = false) -> Bool {
-        let ready = pendingSignals & ~signalMask
-        guard ready != 0 else { return true }
-        let signal = Int(ready.trailingZeroBitCount + 1)
-        let action = signalActions[signal]
-        if action.handler > 1 { return !handlerPreventsRestart && action.flags & 0x1000_0000 != 0 } // SA_RESTART
-        if action.handler == 1 || ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { return true }
-        return false
-    }
-
-    /// Delivers unblocked pending signals (sent by the guest to itself) after a system call.
-    func deliverPendingSignals() {
-        while exitStatus == nil {
-            let ready = pendingSignals & ~signalMask
-            if ready == 0 { return }
-            let signal = Int32(ready.trailingZeroBitCount + 1)
-            pendingSignals &= ~(1 << UInt64(signal - 1))
-            let action = signalActions[Int(signal)]
-            if action.handler == 1 { continue }
-            if action.handler == 0 {
-                if ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { continue }
-                exitStatus = .signaled(signal)
-                return
-            }
-            let info = SignalDelivery.Info(signal: signal, code: 0, address: UInt64(getpid()) | UInt64(getuid()) << 32)
-            trace?("--- \(Self.signalName(signal)) {si_code=SI_USER} ---")
-            if !SignalDelivery.deliver(self, info) { exitStatus = .signaled(GuestSignal.SIGSEGV); return }
         }
     }
 }

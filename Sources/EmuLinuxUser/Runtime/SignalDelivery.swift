@@ -67,8 +67,8 @@ enum SignalDelivery {
     }
 
     /// Whether the guest has a handler for `signal` (not SIG_DFL or SIG_IGN).
-    static func hasHandler(_ p: LinuxProcess, _ signal: Int32) -> Bool {
-        signal >= 1 && Int(signal) <= GuestSignal.count && p.signalActions[Int(signal)].handler > 1
+    static func hasHandler(_ p: GuestThread, _ signal: Int32) -> Bool {
+        signal >= 1 && Int(signal) <= GuestSignal.count && p.process.action(Int(signal)).handler > 1
     }
 
     static func bytes(_ words: [UInt64]) -> [UInt8] {
@@ -80,8 +80,8 @@ enum SignalDelivery {
 
     /// Builds the frame on the guest stack and enters the handler. Returns false when the frame
     /// cannot be written (the guest then dies of SIGSEGV, as on Linux).
-    static func deliver(_ p: LinuxProcess, _ info: Info) -> Bool {
-        let action = p.signalActions[Int(info.signal)]
+    static func deliver(_ p: GuestThread, _ info: Info) -> Bool {
+        let action = p.process.action(Int(info.signal))
         let cpu = p.cpu
         let s = cpu.slots
         guard action.flags & SA_RESTORER != 0 else { return false }
@@ -118,7 +118,7 @@ enum SignalDelivery {
         var mask = p.signalMask | action.mask
         if action.flags & SA_NODEFER == 0 { mask |= 1 << UInt64(info.signal - 1) }
         p.signalMask = mask & ~((1 << 8) | (1 << 18))
-        if action.flags & SA_RESETHAND != 0 { p.signalActions[Int(info.signal)] = GuestSignalAction() }
+        if action.flags & SA_RESETHAND != 0 { p.process.signalActions.withLock { $0[Int(info.signal)] = GuestSignalAction() } }
         s[StateSlot.df] = 0
         cpu[gpr: 4] = frame
         cpu[gpr: 7] = UInt64(info.signal)
@@ -130,7 +130,7 @@ enum SignalDelivery {
     }
 
     /// rt_sigreturn: restores the interrupted state from the frame at RSP - 8.
-    static func sigreturn(_ p: LinuxProcess) -> Bool {
+    static func sigreturn(_ p: GuestThread) -> Bool {
         let cpu = p.cpu
         let s = cpu.slots
         let frame = cpu[gpr: 4] &- 8

@@ -8,7 +8,7 @@ import EmuTCG
 /// /proc/self/exe (which must name the guest program, not the emulator).
 enum FileSyscalls {
     /// Host iovecs for a guest iovec array, each buffer checked; nil on a bad pointer.
-    static func iovecs(_ p: LinuxProcess, _ address: UInt64, _ count: UInt64, write: Bool) -> [iovec]? {
+    static func iovecs(_ p: GuestThread, _ address: UInt64, _ count: UInt64, write: Bool) -> [iovec]? {
         guard let raw = p.memory.read(address, count: Int(count) * 16) else { return nil }
         var result: [iovec] = []
         for i in 0..<Int(count) {
@@ -25,7 +25,7 @@ enum FileSyscalls {
         return result
     }
 
-    static func vector(_ p: LinuxProcess, _ a: SyscallArgs, number: Int, write: Bool) -> Int64 {
+    static func vector(_ p: GuestThread, _ a: SyscallArgs, number: Int, write: Bool) -> Int64 {
         guard a[2] <= 1024 else { return -LinuxErrno.EINVAL }
         guard let vecs = iovecs(p, a[1], a[2], write: write) else { return -LinuxErrno.EFAULT }
         let r = vecs.withUnsafeBufferPointer {
@@ -43,10 +43,10 @@ enum FileSyscalls {
         return Int64(r)
     }
 
-    static func readv(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 { vector(p, a, number: 19, write: true) }
-    static func writev(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 { vector(p, a, number: 20, write: false) }
+    static func readv(_ p: GuestThread, _ a: SyscallArgs) -> Int64 { vector(p, a, number: 19, write: true) }
+    static func writev(_ p: GuestThread, _ a: SyscallArgs) -> Int64 { vector(p, a, number: 20, write: false) }
 
-    static func poll(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func poll(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard a[1] <= 65536 else { return -LinuxErrno.EINVAL }
         let length = a[1] * 8
         var ptr: UnsafeMutableRawPointer? = nil
@@ -60,7 +60,7 @@ enum FileSyscalls {
     }
 
     /// Terminal and file ioctls with known argument layouts; anything else is ENOTTY.
-    static func ioctl(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func ioctl(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let request = a[1] & 0xFFFF_FFFF
         enum Arg { case none, value, input(Int), output(Int) }
         let arg: Arg
@@ -93,7 +93,7 @@ enum FileSyscalls {
         return Int64(r)
     }
 
-    static func fcntl(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func fcntl(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let cmd = a[1] & 0xFFFF_FFFF
         var arg = Int(truncatingIfNeeded: a[2])
         switch cmd {
@@ -115,21 +115,21 @@ enum FileSyscalls {
         return s == "/proc/self/exe" || s == "/proc/\(getpid())/exe" || s == "/proc/thread-self/exe"
     }
 
-    static func copyExecutable(_ p: LinuxProcess, to buffer: UInt64, size: UInt64) -> Int64 {
-        let bytes = Array(p.executablePath.utf8.prefix(Int(min(size, 4096))))
+    static func copyExecutable(_ p: GuestThread, to buffer: UInt64, size: UInt64) -> Int64 {
+        let bytes = Array(p.process.executablePath.utf8.prefix(Int(min(size, 4096))))
         guard p.memory.hostPointer(buffer, length: UInt64(bytes.count), access: .write) != nil else { return -LinuxErrno.EFAULT }
         p.memory.poke(buffer, bytes)
         return Int64(bytes.count)
     }
 
-    static func readlink(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func readlink(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard let path = p.memory.cString(at: a[0]) else { return -LinuxErrno.EFAULT }
         if isSelfExe(path) { return copyExecutable(p, to: a[1], size: a[2]) }
         guard let entry = SyscallTable.byNumber[89] else { return -LinuxErrno.ENOSYS }
         return SyscallTable.passThrough(SyscallEntry(89, entry.name, [.path, .outBuffer(length: 2), .int]), a, p)
     }
 
-    static func readlinkat(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func readlinkat(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard let path = p.memory.cString(at: a[1]) else { return -LinuxErrno.EFAULT }
         if isSelfExe(path) { return copyExecutable(p, to: a[2], size: a[3]) }
         return SyscallTable.passThrough(SyscallEntry(267, "readlinkat", [.fd, .path, .outBuffer(length: 3), .int]), a, p)

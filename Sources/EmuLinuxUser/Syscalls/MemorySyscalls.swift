@@ -1,3 +1,4 @@
+import CEmuSystem
 import EmuTCG
 
 /// brk, mmap, munmap, mprotect, mremap, madvise: the guest's address space, kept in the
@@ -21,7 +22,7 @@ enum MemorySyscalls {
         ELFLoader.freeRange(in: process.memory, length: length, ceiling: ceiling, floor: floor)
     }
 
-    static func mmap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func mmap(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let address = a[0], prot = a[2], flags = a[3], fd = Int32(truncatingIfNeeded: a[4]), offset = a[5]
         guard a[1] > 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
         guard offset % page == 0 else { return -LinuxErrno.EINVAL }
@@ -37,8 +38,8 @@ enum MemorySyscalls {
                   memory.isFree(address, length: length) {
             target = address
         } else {
-            let ceiling = flags & MAP_32BIT != 0 ? UInt64(1) << 31 : p.mmapCeiling
-            guard let found = findFree(p, length: length, ceiling: ceiling) else { return -LinuxErrno.ENOMEM }
+            let ceiling = flags & MAP_32BIT != 0 ? UInt64(1) << 31 : p.process.mmapCeiling
+            guard let found = findFree(p.process, length: length, ceiling: ceiling) else { return -LinuxErrno.ENOMEM }
             target = found
         }
         let perms = permissions(prot)
@@ -52,7 +53,7 @@ enum MemorySyscalls {
         return Int64(bitPattern: target)
     }
 
-    static func munmap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func munmap(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard a[0] % page == 0, a[1] > 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
         let memory = p.memory
         guard a[0] < memory.size else { return 0 }
@@ -61,7 +62,7 @@ enum MemorySyscalls {
         return 0
     }
 
-    static func mprotect(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func mprotect(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard a[0] % page == 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
         if length == 0 { return 0 }
         guard p.memory.isMapped(a[0], length: length) else { return -LinuxErrno.ENOMEM }
@@ -69,18 +70,18 @@ enum MemorySyscalls {
         return 0
     }
 
-    static func brk(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func brk(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let requested = a[0]
         let memory = p.memory
-        guard requested >= p.brkStart, requested < p.mmapCeiling else { return Int64(bitPattern: p.brkCurrent) }
-        guard let oldTop = roundUp(p.brkCurrent), let newTop = roundUp(requested) else { return Int64(bitPattern: p.brkCurrent) }
+        guard requested >= p.process.brkStart, requested < p.process.mmapCeiling else { return Int64(bitPattern: p.process.brkCurrent) }
+        guard let oldTop = roundUp(p.process.brkCurrent), let newTop = roundUp(requested) else { return Int64(bitPattern: p.process.brkCurrent) }
         if newTop > oldTop {
-            guard memory.isFree(oldTop, length: newTop - oldTop) else { return Int64(bitPattern: p.brkCurrent) }
-            do { try memory.map(oldTop, length: newTop - oldTop, [.read, .write]) } catch { return Int64(bitPattern: p.brkCurrent) }
+            guard memory.isFree(oldTop, length: newTop - oldTop) else { return Int64(bitPattern: p.process.brkCurrent) }
+            do { try memory.map(oldTop, length: newTop - oldTop, [.read, .write]) } catch { return Int64(bitPattern: p.process.brkCurrent) }
         } else if newTop < oldTop {
             try? memory.unmap(newTop, length: oldTop - newTop)
         }
-        p.brkCurrent = requested
+        p.process.brkCurrent = requested
         return Int64(bitPattern: requested)
     }
 
@@ -93,7 +94,7 @@ enum MemorySyscalls {
     /// flags, FIXED without MAYMOVE, unaligned addresses, zero sizes, an old range overlapping
     /// the new one or a new range outside the address space; EFAULT when the old range is not
     /// all mapped; ENOMEM when it cannot grow.
-    static func mremap(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func mremap(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let old = a[0], flags = a[3], requested = a[4]
         guard flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED) == 0,
               flags & MREMAP_FIXED == 0 || flags & MREMAP_MAYMOVE != 0 else { return -LinuxErrno.EINVAL }
@@ -121,13 +122,13 @@ enum MemorySyscalls {
             return Int64(bitPattern: old)
         }
         guard flags & MREMAP_MAYMOVE != 0,
-              let target = findFree(p, length: newLength, ceiling: p.mmapCeiling) else { return -LinuxErrno.ENOMEM }
+              let target = findFree(p.process, length: newLength, ceiling: p.process.mmapCeiling) else { return -LinuxErrno.ENOMEM }
         return move(p, old, oldLength, to: target, newLength)
     }
 
     /// Moves the first min(old, new) bytes to `target`, unmaps the rest of the old range and
     /// adds zeroed pages when growing.
-    static func move(_ p: LinuxProcess, _ old: UInt64, _ oldLength: UInt64, to target: UInt64, _ newLength: UInt64) -> Int64 {
+    static func move(_ p: GuestThread, _ old: UInt64, _ oldLength: UInt64, to target: UInt64, _ newLength: UInt64) -> Int64 {
         let memory = p.memory
         let kept = min(oldLength, newLength)
         let perms = memory.permissions(at: old + oldLength - 1)
@@ -139,9 +140,22 @@ enum MemorySyscalls {
         return Int64(bitPattern: target)
     }
 
-    static func madvise(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
-        // Advice only; MADV_DONTNEED's zero-fill is not relied on by the programs run so far.
-        guard a[0] % page == 0 else { return -LinuxErrno.EINVAL }
+    static func madvise(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
+        guard a[0] % page == 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
+        if a[2] == 4, length > 0 { // MADV_DONTNEED: private pages read back as zeros (glibc's arenas rely on it)
+            guard p.memory.isMapped(a[0], length: length), let host = p.memory.hostPointer(a[0], length: length, access: []) else {
+                return -LinuxErrno.ENOMEM
+            }
+            let r = emu_raw_syscall(28, Int(bitPattern: host), Int(length), 4, 0, 0, 0)
+            if r < 0 { return Int64(r) }
+            p.memory.didWrite(a[0], length: length)
+        }
         return 0
+    }
+
+    /// `handler` run with the process's mappings locked: a thread's mmap cannot pick the range
+    /// another thread is mapping, and brk's bookkeeping stays consistent.
+    static func serialised(_ handler: @escaping @Sendable (GuestThread, SyscallArgs) -> Int64) -> @Sendable (GuestThread, SyscallArgs) -> Int64 {
+        { thread, args in thread.process.mappingLock.withLock { _ in handler(thread, args) } }
     }
 }

@@ -7,30 +7,31 @@ import EmuTCG
 /// fork, vfork, clone (process forms) and execve.
 ///
 /// A guest fork is a host fork of the whole emulator (the guest's memory is copied with it);
-/// a guest execve executes the emulator again on the new program. Threads (CLONE_VM without
-/// CLONE_VFORK) are not implemented yet and return ENOSYS.
+/// a guest execve executes the emulator again on the new program. Threads (CLONE_THREAD) are
+/// `ThreadSyscalls.cloneThread`; other CLONE_VM forms without CLONE_VFORK are refused (EINVAL).
 enum ProcessLifecycleSyscalls {
     static let CLONE_VM: UInt64 = 0x100, CLONE_VFORK: UInt64 = 0x4000, CLONE_SETTLS: UInt64 = 0x80000
     static let CLONE_PARENT_SETTID: UInt64 = 0x100000, CLONE_CHILD_CLEARTID: UInt64 = 0x200000
     static let CLONE_CHILD_SETTID: UInt64 = 0x1000000, CLONE_THREAD: UInt64 = 0x10000
 
-    static func fork(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func fork(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         forkProcess(p, flags: 17, stack: 0, parentTID: 0, childTID: 0, tls: 0)
     }
 
-    static func vfork(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func vfork(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         forkProcess(p, flags: CLONE_VM | CLONE_VFORK | 17, stack: 0, parentTID: 0, childTID: 0, tls: 0)
     }
 
-    static func clone(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func clone(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let flags = a[0]
-        if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
-            return -LinuxErrno.ENOSYS // threads land with the multi-threaded executor
+        if flags & CLONE_THREAD != 0 {
+            return ThreadSyscalls.cloneThread(p, flags: flags, stack: a[1], parentTID: a[2], childTID: a[3], tls: a[4])
         }
+        if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 { return -LinuxErrno.EINVAL }
         return forkProcess(p, flags: flags, stack: a[1], parentTID: a[2], childTID: a[3], tls: a[4])
     }
 
-    static func store32(_ p: LinuxProcess, _ address: UInt64, _ value: Int32) {
+    static func store32(_ p: GuestThread, _ address: UInt64, _ value: Int32) {
         guard address != 0, let ptr = p.memory.hostPointer(address, length: 4, access: .write) else { return }
         ptr.storeBytes(of: value, as: Int32.self)
         p.memory.didWrite(address, length: 4)
@@ -38,7 +39,7 @@ enum ProcessLifecycleSyscalls {
 
     /// Forks the host process. With CLONE_VFORK the parent waits until the child executes
     /// another program or exits (a close-on-exec pipe tells it), as vfork's caller expects.
-    static func forkProcess(_ p: LinuxProcess, flags: UInt64, stack: UInt64, parentTID: UInt64, childTID: UInt64,
+    static func forkProcess(_ p: GuestThread, flags: UInt64, stack: UInt64, parentTID: UInt64, childTID: UInt64,
                             tls: UInt64) -> Int64 {
         var vforkPipe: [Int32] = [-1, -1]
         let waitsForChild = flags & CLONE_VFORK != 0
@@ -55,6 +56,7 @@ enum ProcessLifecycleSyscalls {
         if pid == 0 {
             if waitsForChild { close(vforkPipe[0]); p.vforkNotifier = vforkPipe[1] }
             let tid = emu_gettid()
+            p.process.becomeForkChild(of: p)
             if stack != 0 { p.cpu[gpr: 4] = stack }
             if flags & CLONE_SETTLS != 0 { p.cpu.fsBase = tls }
             if flags & CLONE_CHILD_SETTID != 0 { store32(p, childTID, tid) }
@@ -73,7 +75,7 @@ enum ProcessLifecycleSyscalls {
     }
 
     /// Reads a NULL-terminated array of guest string pointers (at most 65536 entries).
-    static func stringArray(_ p: LinuxProcess, _ address: UInt64) -> [[UInt8]]? {
+    static func stringArray(_ p: GuestThread, _ address: UInt64) -> [[UInt8]]? {
         var result: [[UInt8]] = []
         if address == 0 { return result }
         var a = address
@@ -88,12 +90,12 @@ enum ProcessLifecycleSyscalls {
         return nil
     }
 
-    static func execve(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func execve(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard let rawPath = p.memory.cString(at: a[0]), let argv = stringArray(p, a[1]), let envp = stringArray(p, a[2]) else {
             return -LinuxErrno.EFAULT
         }
         var path = String(decoding: rawPath, as: UTF8.self)
-        if FileSyscalls.isSelfExe(rawPath) { path = p.executablePath }
+        if FileSyscalls.isSelfExe(rawPath) { path = p.process.executablePath }
         var arguments = argv.map { String(decoding: $0, as: UTF8.self) }
         if arguments.isEmpty { arguments = [path] }
         // Check what the kernel would: the file exists, is executable, and is a format we run.
@@ -119,8 +121,8 @@ enum ProcessLifecycleSyscalls {
         } else if !(header[0] == 0x7F && header[1] == 0x45 && header[2] == 0x4C && header[3] == 0x46) {
             return -8 // ENOEXEC: the caller (a shell) may run it as a script
         }
-        guard let emulator = p.emulatorPath else { return -LinuxErrno.ENOSYS }
-        var hostArguments = [emulator] + p.emulatorOptions + ["--argv0", argv0, "--", path]
+        guard let emulator = p.process.emulatorPath else { return -LinuxErrno.ENOSYS }
+        var hostArguments = [emulator] + p.process.emulatorOptions + ["--argv0", argv0, "--", path]
         hostArguments += arguments.dropFirst()
         let environment = envp.map { String(decoding: $0, as: UTF8.self) }
         // The emulator's own environment for the new image is the guest's environment.

@@ -3,7 +3,7 @@ import EmuTCG
 /// rt_sigaction, rt_sigprocmask, sigaltstack: recorded for the guest (host dispositions and the
 /// host mask stay the emulator's). Delivery of guest signals lands with seed 001's work.
 enum SignalSyscalls {
-    static func rtSigaction(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func rtSigaction(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let signal = a[0]
         guard a[3] == 8, signal >= 1, signal <= UInt64(GuestSignal.count) else { return -LinuxErrno.EINVAL }
         let memory = p.memory
@@ -15,7 +15,7 @@ enum SignalSyscalls {
             newAction = GuestSignalAction(handler: word(0), flags: word(1), restorer: word(2), mask: word(3))
         }
         if a[2] != 0 {
-            let old = p.signalActions[Int(signal)]
+            let old = p.process.action(Int(signal))
             var bytes: [UInt8] = []
             for w in [old.handler, old.flags, old.restorer, old.mask] {
                 for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: w >> (8 * UInt64(i)))) }
@@ -23,11 +23,11 @@ enum SignalSyscalls {
             guard memory.hostPointer(a[2], length: 32, access: .write) != nil else { return -LinuxErrno.EFAULT }
             memory.poke(a[2], bytes)
         }
-        if let newAction { p.signalActions[Int(signal)] = newAction }
+        if let newAction { p.process.signalActions.withLock { $0[Int(signal)] = newAction } }
         return 0
     }
 
-    static func rtSigprocmask(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func rtSigprocmask(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard a[3] == 8 else { return -LinuxErrno.EINVAL }
         let memory = p.memory
         let old = p.signalMask
@@ -49,16 +49,16 @@ enum SignalSyscalls {
         return 0
     }
 
-    static func rtSigreturn(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func rtSigreturn(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard SignalDelivery.sigreturn(p) else {
-            p.exitStatus = .signaled(GuestSignal.SIGSEGV)
+            p.process.exitGroup(.signaled(GuestSignal.SIGSEGV))
             return 0
         }
         p.keepRegistersAfterSyscall = true
         return 0
     }
 
-    static func sigaltstack(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 {
+    static func sigaltstack(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         if a[1] != 0 {
             guard let ptr = p.memory.hostPointer(a[1], length: 24, access: .write) else { return -LinuxErrno.EFAULT }
             ptr.initializeMemory(as: UInt8.self, repeating: 0, count: 24)

@@ -31,7 +31,7 @@ public enum SyscallImplementation: Sendable {
     /// translated to a host pointer.
     case passThrough
     /// A routine of the emulator; returns the guest's RAX (a negative errno on failure).
-    case custom(@Sendable (LinuxProcess, SyscallArgs) -> Int64)
+    case custom(@Sendable (GuestThread, SyscallArgs) -> Int64)
 }
 
 /// The six argument registers of one guest system call.

@@ -18,10 +18,10 @@ public enum SyscallTable {
         SyscallEntry(6, "lstat", [.path, .outStruct(144)]),
         SyscallEntry(7, "poll", blocks: true, [.pointer, .int, .int], .custom(FileSyscalls.poll)),
         SyscallEntry(8, "lseek", [.fd, .int, .int]),
-        SyscallEntry(9, "mmap", [.hex, .int, .hex, .hex, .fd, .hex], .custom(MemorySyscalls.mmap)),
-        SyscallEntry(10, "mprotect", [.hex, .int, .hex], .custom(MemorySyscalls.mprotect)),
-        SyscallEntry(11, "munmap", [.hex, .int], .custom(MemorySyscalls.munmap)),
-        SyscallEntry(12, "brk", [.hex], .custom(MemorySyscalls.brk)),
+        SyscallEntry(9, "mmap", [.hex, .int, .hex, .hex, .fd, .hex], .custom(MemorySyscalls.serialised(MemorySyscalls.mmap))),
+        SyscallEntry(10, "mprotect", [.hex, .int, .hex], .custom(MemorySyscalls.serialised(MemorySyscalls.mprotect))),
+        SyscallEntry(11, "munmap", [.hex, .int], .custom(MemorySyscalls.serialised(MemorySyscalls.munmap))),
+        SyscallEntry(12, "brk", [.hex], .custom(MemorySyscalls.serialised(MemorySyscalls.brk))),
         SyscallEntry(13, "rt_sigaction", [.int, .pointer, .pointer, .int], .custom(SignalSyscalls.rtSigaction)),
         SyscallEntry(14, "rt_sigprocmask", [.int, .pointer, .pointer, .int], .custom(SignalSyscalls.rtSigprocmask)),
         SyscallEntry(15, "rt_sigreturn", [], .custom(SignalSyscalls.rtSigreturn)),
@@ -33,8 +33,8 @@ public enum SyscallTable {
         SyscallEntry(21, "access", [.path, .hex]),
         SyscallEntry(22, "pipe", [.outStruct(8)]),
         SyscallEntry(24, "sched_yield", []),
-        SyscallEntry(25, "mremap", [.hex, .int, .int, .hex, .hex], .custom(MemorySyscalls.mremap)),
-        SyscallEntry(28, "madvise", [.hex, .int, .int], .custom(MemorySyscalls.madvise)),
+        SyscallEntry(25, "mremap", [.hex, .int, .int, .hex, .hex], .custom(MemorySyscalls.serialised(MemorySyscalls.mremap))),
+        SyscallEntry(28, "madvise", [.hex, .int, .int], .custom(MemorySyscalls.serialised(MemorySyscalls.madvise))),
         SyscallEntry(32, "dup", [.fd]),
         SyscallEntry(33, "dup2", [.fd, .fd]),
         SyscallEntry(35, "nanosleep", blocks: true, [.inStruct(16), .outStruct(16)]),
@@ -51,7 +51,7 @@ public enum SyscallTable {
         SyscallEntry(57, "fork", [], .custom(ProcessLifecycleSyscalls.fork)),
         SyscallEntry(58, "vfork", [], .custom(ProcessLifecycleSyscalls.vfork)),
         SyscallEntry(59, "execve", [.path, .pointer, .pointer], .custom(ProcessLifecycleSyscalls.execve)),
-        SyscallEntry(60, "exit", [.int], .custom(ProcessSyscalls.exit)),
+        SyscallEntry(60, "exit", [.int], .custom(ThreadSyscalls.exit)),
         SyscallEntry(61, "wait4", blocks: true, [.int, .outStruct(4), .hex, .outStruct(144)]),
         SyscallEntry(62, "kill", [.int, .int], .custom(ProcessSyscalls.kill)),
         SyscallEntry(63, "uname", [.outStruct(390)]),
@@ -95,17 +95,17 @@ public enum SyscallTable {
         SyscallEntry(194, "listxattr", [.path, .outBuffer(length: 2), .int]),
         SyscallEntry(195, "llistxattr", [.path, .outBuffer(length: 2), .int]),
         SyscallEntry(196, "flistxattr", [.fd, .outBuffer(length: 2), .int]),
-        SyscallEntry(200, "tkill", [.int, .int], .custom(ProcessSyscalls.tkill)),
+        SyscallEntry(200, "tkill", [.int, .int], .custom(ThreadSyscalls.tkill)),
         SyscallEntry(201, "time", [.outStruct(8)]),
-        SyscallEntry(202, "futex", blocks: true, [.hex, .int, .int, .pointer, .pointer, .int], .custom(ProcessSyscalls.futex)),
+        SyscallEntry(202, "futex", blocks: true, [.hex, .int, .int, .pointer, .pointer, .int], .custom(ThreadSyscalls.futex)),
         SyscallEntry(204, "sched_getaffinity", [.int, .int, .outBuffer(length: 1)]),
         SyscallEntry(217, "getdents64", [.fd, .outBuffer(length: 2), .int]),
-        SyscallEntry(218, "set_tid_address", [.hex], .custom(ProcessSyscalls.setTidAddress)),
+        SyscallEntry(218, "set_tid_address", [.hex], .custom(ThreadSyscalls.setTidAddress)),
         SyscallEntry(228, "clock_gettime", [.int, .outStruct(16)]),
         SyscallEntry(229, "clock_getres", [.int, .outStruct(16)]),
         SyscallEntry(230, "clock_nanosleep", blocks: true, [.int, .hex, .inStruct(16), .outStruct(16)]),
-        SyscallEntry(231, "exit_group", [.int], .custom(ProcessSyscalls.exit)),
-        SyscallEntry(234, "tgkill", [.int, .int, .int], .custom(ProcessSyscalls.tgkill)),
+        SyscallEntry(231, "exit_group", [.int], .custom(ThreadSyscalls.exitGroup)),
+        SyscallEntry(234, "tgkill", [.int, .int, .int], .custom(ThreadSyscalls.tgkill)),
         SyscallEntry(247, "waitid", blocks: true, [.int, .int, .outStruct(128), .hex, .outStruct(144)]),
         SyscallEntry(257, "openat", [.fd, .path, .hex, .hex]),
         SyscallEntry(258, "mkdirat", [.fd, .path, .hex]),
@@ -115,7 +115,8 @@ public enum SyscallTable {
         SyscallEntry(267, "readlinkat", [.fd, .path, .outBuffer(length: 3), .int], .custom(FileSyscalls.readlinkat)),
         SyscallEntry(268, "fchmodat", [.fd, .path, .hex]),
         SyscallEntry(269, "faccessat", [.fd, .path, .hex]),
-        SyscallEntry(273, "set_robust_list", [.hex, .int], .custom(ProcessSyscalls.setRobustList)),
+        SyscallEntry(273, "set_robust_list", [.hex, .int], .custom(ThreadSyscalls.setRobustList)),
+        SyscallEntry(274, "get_robust_list", [.int, .pointer, .pointer], .custom(ThreadSyscalls.getRobustList)),
         SyscallEntry(280, "utimensat", [.fd, .path, .inStruct(32), .hex]),
         SyscallEntry(292, "dup3", [.fd, .fd, .hex]),
         SyscallEntry(293, "pipe2", [.outStruct(8), .hex]),
@@ -124,6 +125,8 @@ public enum SyscallTable {
         SyscallEntry(318, "getrandom", blocks: true, [.outBuffer(length: 1), .int, .hex]),
         SyscallEntry(332, "statx", [.fd, .path, .hex, .hex, .outStruct(256)]),
         SyscallEntry(334, "rseq", [.pointer, .int, .hex, .hex], .custom { _, _ in -LinuxErrno.ENOSYS }),
+        // clone3: glibc tries it first and falls back to clone on ENOSYS.
+        SyscallEntry(435, "clone3", [.pointer, .int], .custom { _, _ in -LinuxErrno.ENOSYS }),
         SyscallEntry(439, "faccessat2", [.fd, .path, .hex, .hex]),
     ]
 
@@ -138,7 +141,7 @@ public enum SyscallTable {
     /// checked against the guest's page permissions and translated. A bad pointer gives EFAULT
     /// without calling the host; a path that names the emulator's own executable through
     /// /proc/self/exe is not special here (readlink is custom).
-    static func passThrough(_ entry: SyscallEntry, _ args: SyscallArgs, _ process: LinuxProcess, safe: Bool = false) -> Int64 {
+    static func passThrough(_ entry: SyscallEntry, _ args: SyscallArgs, _ process: GuestThread, safe: Bool = false) -> Int64 {
         let memory = process.memory
         var host: [Int] = [0, 0, 0, 0, 0, 0]
         var written: [(UInt64, UInt64)] = []

@@ -4,11 +4,11 @@
 /// the SIGALRM, SIGVTALRM or SIGPROF would take its default action on the embedding process, so
 /// the guest gets ENOSYS. getitimer only reads and passes through unconditionally.
 enum TimerSyscalls {
-    static func arm(_ p: LinuxProcess, _ a: SyscallArgs, number: Int) -> Int64 {
-        guard p.forwardsHostSignals, let entry = SyscallTable.byNumber[number] else { return -LinuxErrno.ENOSYS }
+    static func arm(_ p: GuestThread, _ a: SyscallArgs, number: Int) -> Int64 {
+        guard p.process.forwardsHostSignals, let entry = SyscallTable.byNumber[number] else { return -LinuxErrno.ENOSYS }
         return SyscallTable.passThrough(entry, a, p)
     }
 
-    static func setitimer(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 { arm(p, a, number: 38) }
-    static func alarm(_ p: LinuxProcess, _ a: SyscallArgs) -> Int64 { arm(p, a, number: 37) }
+    static func setitimer(_ p: GuestThread, _ a: SyscallArgs) -> Int64 { arm(p, a, number: 38) }
+    static func alarm(_ p: GuestThread, _ a: SyscallArgs) -> Int64 { arm(p, a, number: 37) }
 }

@@ -1,0 +1,218 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CEmuSystem
+import EmuTCG
+
+/// One guest thread: its registers and executor, and the kernel state Linux keeps per thread
+/// (signal mask, thread-directed pending signals, clear_child_tid, robust list head). It runs
+/// on one host thread: the thread inside `LinuxProcess.run()` for the initial thread, a host
+/// thread of its own for every thread the guest clones.
+///
+/// Not `Sendable`: only its own host thread uses it; other threads reach it through its
+/// `ThreadHandle`.
+public final class GuestThread {
+    /// The process the thread belongs to. (Unowned: the process owns its initial thread, and
+    /// the host thread of every other thread keeps the process alive while it runs.)
+    public unowned let process: LinuxProcess
+    /// The thread's registers.
+    public let cpu: CPUState
+    /// The thread's executor (its own block cache over the shared address space).
+    public let executor: Executor
+    let handle: ThreadHandle
+    /// Whether this is the thread `LinuxProcess.run()` runs.
+    let isInitial: Bool
+    /// In a process forked by a thread other than the one in `run()`: this thread is the whole
+    /// child and ends the host process itself when it ends.
+    var endsHostProcess = false
+
+    /// The guest's signal mask (bit n-1 for signal n); mirrored where others and the safe
+    /// system call path read it.
+    var signalMask: UInt64 {
+        didSet { publishSignalMask() }
+    }
+    /// Set by rt_sigreturn: the restored registers are not the system call's result.
+    var keepRegistersAfterSyscall = false
+    /// Set by exit: the thread ends after this system call.
+    var exitStatus: Int32?
+    /// set_tid_address / CLONE_CHILD_CLEARTID: zeroed and woken when the thread ends.
+    var clearChildTID: UInt64 = 0
+    /// set_robust_list: the list head and its length (recorded; not walked at exit).
+    var robustList: (head: UInt64, length: UInt64) = (0, 0)
+    /// In a vfork child: the pipe end whose closing (on execve or exit) releases the parent.
+    var vforkNotifier: Int32 = -1
+
+    /// The guest address space (the process's).
+    public var memory: GuestAddressSpace { process.memory }
+    var trace: (@Sendable (String) -> Void)? { process.trace }
+
+    init(process: LinuxProcess, cpu: CPUState, executor: Executor, signalMask: UInt64, isInitial: Bool) {
+        self.process = process
+        self.cpu = cpu
+        self.executor = executor
+        self.signalMask = signalMask
+        self.isInitial = isInitial
+        handle = ThreadHandle(tid: emu_gettid(), mailbox: executor.mailbox, blocked: signalMask)
+    }
+
+    /// Binds the thread to the calling host thread: its id, its interrupt word, its masks; and
+    /// registers it with the process.
+    func start() {
+        handle.tid.store(emu_gettid(), ordering: .relaxed)
+        executor.interruptWord = UnsafePointer(emu_host_pending_signals_address())
+        emu_set_host_blocked_signals(ThreadHandle.kickBit, 0) // a kick always gets through
+        publishSignalMask()
+        process.threads.withLock { $0.append(handle) }
+    }
+
+    func publishSignalMask() {
+        handle.blocked.store(signalMask, ordering: .relaxed)
+        emu_set_guest_blocked_signals(signalMask & ~ThreadHandle.kickBit)
+        if process.forwardsHostSignals { emu_set_host_blocked_signals(LinuxProcess.forwardedMask, signalMask) }
+    }
+
+    /// Runs the guest until this thread exits or the group ends.
+    func runLoop() {
+        while exitStatus == nil && !process.exiting.load(ordering: .acquiring) {
+            switch executor.run() {
+            case .syscall:
+                dispatchSyscall()
+            case .exception(let e):
+                let signal = GuestSignal.forException(e)
+                trace?("--- \(LinuxProcess.signalName(signal)) {pc=0x\(String(e.pc, radix: 16))\(LinuxProcess.detail(e))} ---")
+                // A synchronous fault runs the guest's handler unless it is blocked or ignored
+                // (then, as on Linux, it kills the whole process).
+                let blocked = signalMask & (1 << UInt64(signal - 1)) != 0
+                if !blocked && SignalDelivery.hasHandler(self, signal) && SignalDelivery.deliver(self, SignalDelivery.info(for: e, memory: memory)) {
+                    continue
+                }
+                process.exitGroup(.signaled(signal))
+            case .stopRequested:
+                takeHostSignals()
+                deliverPendingSignals()
+            }
+        }
+    }
+
+    /// The thread is done: clear_child_tid is zeroed and woken (what pthread_join waits for),
+    /// signals that reached this host thread are handed to the others, and the process learns
+    /// that one thread fewer runs.
+    func finish() {
+        if process.forwardsHostSignals { emu_set_host_blocked_signals(LinuxProcess.forwardedMask, ~0) }
+        let stray = emu_take_host_signals() & ~ThreadHandle.kickBit & LinuxProcess.forwardedMask
+        if stray != 0 && !process.exiting.load(ordering: .acquiring) {
+            for signal in 1...64 where stray & (1 << UInt64(signal - 1)) != 0 { process.raise(Int32(signal), from: nil) }
+        }
+        if clearChildTID != 0, let word = memory.hostPointer(clearChildTID, length: 4, access: .write) {
+            word.storeBytes(of: 0, as: UInt32.self)
+            memory.didWrite(clearChildTID, length: 4)
+            _ = emu_raw_syscall(202, Int(bitPattern: word), 1 /* FUTEX_WAKE */, 1, 0, 0, 0)
+            _ = emu_raw_syscall(202, Int(bitPattern: word), 129 /* FUTEX_WAKE_PRIVATE */, 1, 0, 0, 0)
+        }
+        process.threadEnded(handle, status: exitStatus ?? 0)
+    }
+
+    /// A host system call that may block: through the safe-syscall stub, so that neither a
+    /// forwarded signal nor a kick is lost between the check and the kernel entry.
+    func blockingSyscall(_ nr: Int, _ a1: Int, _ a2: Int, _ a3: Int, _ a4: Int, _ a5: Int, _ a6: Int) -> Int {
+        emu_safe_syscall(nr, a1, a2, a3, a4, a5, a6)
+    }
+
+    /// Moves host signals that reached this host thread to its pending set (kicks only wake).
+    func takeHostSignals() {
+        let bits = emu_take_host_signals() & ~ThreadHandle.kickBit
+        if bits != 0 { handle.pending.bitwiseOr(bits, ordering: .relaxed) }
+    }
+
+    func dispatchSyscall() {
+        let s = cpu.slots
+        let number = s[0]
+        let args = SyscallArgs(values: (s[7], s[6], s[2], s[10], s[8], s[9]))
+        var result: Int64
+        let entry = number < UInt64(SyscallTable.byNumber.count) ? SyscallTable.byNumber[Int(number)] : nil
+        if let entry {
+            switch entry.implementation {
+            case .passThrough: result = SyscallTable.passThrough(entry, args, self, safe: entry.canBlock)
+            case .custom(let f): result = f(self, args)
+            }
+        } else {
+            result = -LinuxErrno.ENOSYS
+        }
+        takeHostSignals()
+        if process.exiting.load(ordering: .acquiring) { return } // exit_group elsewhere: end now
+        if let entry, entry.canBlock, result == -512 || result == -LinuxErrno.EINTR,
+           restartsAfterSignal(handlerPreventsRestart: Self.notRestartedAfterHandlers.contains(entry.number)) {
+            // Interrupted before or inside the kernel: run the SYSCALL again after the handler
+            // (SA_RESTART), or at once when the signal has no handler to run (or it was a kick).
+            trace?(StraceFormatter.line(entry: entry, number: number, args: args, result: -512, memory: memory) + " (restarted)")
+            s[StateSlot.rip] &-= 2
+            s[0] = number
+            deliverPendingSignals()
+            return
+        }
+        if result == -512 { result = -LinuxErrno.EINTR }
+        if let trace {
+            trace(StraceFormatter.line(entry: entry, number: number, args: args, result: result, memory: memory))
+        }
+        if keepRegistersAfterSyscall {
+            keepRegistersAfterSyscall = false
+        } else {
+            // SYSCALL puts the return address in RCX and RFLAGS in R11.
+            s[1] = s[StateSlot.rip]
+            s[11] = cpu.rflags
+            s[0] = UInt64(bitPattern: result)
+        }
+        deliverPendingSignals()
+    }
+
+    /// Calls Linux does not restart after a handler ran, even with SA_RESTART (ERESTARTNOHAND:
+    /// poll, select, pselect6, ppoll, nanosleep, clock_nanosleep, epoll_wait).
+    static let notRestartedAfterHandlers: Set<Int> = [7, 23, 270, 271, 35, 230, 232, 281]
+
+    /// Signals this thread would take now: its own, then the process's, minus its mask.
+    var deliverable: UInt64 {
+        (handle.pending.load(ordering: .acquiring) | process.pendingSignals.load(ordering: .acquiring)) & ~signalMask
+    }
+
+    /// For an interrupted blocking call: whether it restarts (the signal to deliver has
+    /// SA_RESTART, is ignored, or there is none) rather than failing with EINTR.
+    func restartsAfterSignal(handlerPreventsRestart: Bool = false) -> Bool {
+        let ready = deliverable
+        guard ready != 0 else { return true }
+        let signal = Int(ready.trailingZeroBitCount + 1)
+        let action = process.action(signal)
+        if action.handler > 1 { return !handlerPreventsRestart && action.flags & 0x1000_0000 != 0 } // SA_RESTART
+        if action.handler == 1 || ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { return true }
+        return false
+    }
+
+    /// Takes `signal` from this thread's pending set or else the process's; false when another
+    /// thread took the process-directed one first.
+    func claim(_ signal: Int32) -> Bool {
+        let bit: UInt64 = 1 << UInt64(signal - 1)
+        if handle.pending.load(ordering: .acquiring) & bit != 0 {
+            return handle.pending.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0
+        }
+        return process.pendingSignals.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0
+    }
+
+    /// Delivers unblocked pending signals (thread-directed first, then process-directed).
+    func deliverPendingSignals() {
+        while exitStatus == nil && !process.exiting.load(ordering: .acquiring) {
+            let ready = deliverable
+            if ready == 0 { return }
+            let signal = Int32(ready.trailingZeroBitCount + 1)
+            guard claim(signal) else { continue }
+            let action = process.action(Int(signal))
+            if action.handler == 1 { continue }
+            if action.handler == 0 {
+                if ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { continue }
+                process.exitGroup(.signaled(signal))
+                return
+            }
+            let info = SignalDelivery.Info(signal: signal, code: 0, address: UInt64(getpid()) | UInt64(getuid()) << 32)
+            trace?("--- \(LinuxProcess.signalName(signal)) {si_code=SI_USER} ---")
+            if !SignalDelivery.deliver(self, info) { process.exitGroup(.signaled(GuestSignal.SIGSEGV)); return }
+        }
+    }
+}
