@@ -65,10 +65,19 @@ public final class GuestThread {
         process.threads.withLock { $0.append(handle) }
     }
 
+    /// The forwarded signals this host thread blocks now (nil: not set yet).
+    var hostBlocked: UInt64?
+
     func publishSignalMask() {
         handle.blocked.store(signalMask, ordering: .relaxed)
         emu_set_guest_blocked_signals(signalMask & ~ThreadHandle.kickBit)
-        if process.forwardsHostSignals { emu_set_host_blocked_signals(LinuxProcess.forwardedMask, signalMask) }
+        // The host mask changes only when its forwarded part does (two host calls saved on
+        // every other rt_sigprocmask, which shells make around each fork).
+        let forwardedBlocked = signalMask & LinuxProcess.forwardedMask
+        if process.forwardsHostSignals && hostBlocked != forwardedBlocked {
+            emu_set_host_blocked_signals(LinuxProcess.forwardedMask, forwardedBlocked)
+            hostBlocked = forwardedBlocked
+        }
     }
 
     /// Runs the guest until this thread exits or the group ends.
@@ -98,7 +107,10 @@ public final class GuestThread {
     /// signals that reached this host thread are handed to the others, and the process learns
     /// that one thread fewer runs.
     func finish() {
-        if process.forwardsHostSignals { emu_set_host_blocked_signals(LinuxProcess.forwardedMask, ~0) }
+        if process.forwardsHostSignals {
+            emu_set_host_blocked_signals(LinuxProcess.forwardedMask, ~0)
+            hostBlocked = LinuxProcess.forwardedMask
+        }
         let stray = emu_take_host_signals() & ~ThreadHandle.kickBit & LinuxProcess.forwardedMask
         if stray != 0 && !process.exiting.load(ordering: .acquiring) {
             for signal in 1...64 where stray & (1 << UInt64(signal - 1)) != 0 { process.raise(Int32(signal), from: nil) }

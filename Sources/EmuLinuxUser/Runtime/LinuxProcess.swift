@@ -244,6 +244,8 @@ public final class LinuxProcess: @unchecked Sendable {
         threads.withLock { $0 = [thread.handle] }
         liveThreads.atomic.store(1, ordering: .releasing)
         pendingSignals.store(0, ordering: .relaxed)
+        thread.handle.pending.store(0, ordering: .relaxed) // a fork child starts with no pending signals
+        _ = emu_take_host_signals()
         if !thread.isInitial { thread.endsHostProcess = true }
     }
 
