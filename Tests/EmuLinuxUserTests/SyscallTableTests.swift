@@ -49,6 +49,27 @@ import Testing
         guard let openat = SyscallTable.byNumber[257] else { Issue.record("no openat"); return }
         #expect(SyscallTable.passThrough(openat, SyscallArgs(values: (UInt64(bitPattern: -100), 0x7000_0000, 0, 0, 0, 0)), process.mainThread) == -LinuxErrno.EFAULT)
     }
+
+    @Test func mincoreAnswersForGuestPagesAndChecksItsArguments() throws {
+        let path = "/tmp/emu-user-mincore-\(getpid()).elf"
+        #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))
+        defer { unlink(path) }
+        let p = try LinuxProcess(path: path, arguments: [path], environment: [])
+        let m = p.memory
+        try m.map(0x2000_0000, length: 0x4000, [.read, .write])
+        _ = m.poke(0x2000_0000, [1]) // touched: resident
+        _ = m.poke(0x2000_2000, [1])
+        try m.map(0x3000_0000, length: 0x1000, [.read, .write])
+        func mincore(_ a: UInt64, _ n: UInt64, _ v: UInt64) -> Int64 { MemorySyscalls.mincore(p.mainThread, SyscallArgs(values: (a, n, v, 0, 0, 0))) }
+        _ = m.poke(0x3000_0000, [UInt8](repeating: 0xEE, count: 4))
+        #expect(mincore(0x2000_0000, 0x4000, 0x3000_0000) == 0)
+        let vector = try #require(m.read(0x3000_0000, count: 4))
+        #expect(vector[0] & 1 == 1 && vector[2] & 1 == 1 && vector.allSatisfy { $0 & 0xFE == 0 })
+        #expect(mincore(0x2000_0001, 10, 0x3000_0000) == -LinuxErrno.EINVAL)
+        #expect(mincore(0x2000_0000, 0x5000, 0x3000_0000) == -LinuxErrno.ENOMEM, "a page past the mapping")
+        #expect(mincore(UInt64.max & ~0xFFF, 0x1000, 0x3000_0000) == -LinuxErrno.ENOMEM)
+        #expect(mincore(0x2000_0000, 0x4000, 0x400000) == -LinuxErrno.EFAULT, "vector in a read-only page")
+    }
 }
 
 #if canImport(Glibc)

@@ -153,6 +153,11 @@ compare "env runs cat: dynamic execve of dynamic" "$in" /usr/bin/env /bin/cat
 compare "dash pipeline (dynamic)" "$in" /bin/sh -c 'head -100 | tr a-z A-Z | sort -r | uniq -c | wc -l; echo $?'
 compare "dash subshells (dynamic)" "$work/empty" /bin/sh -c 'x=$(echo inner); y=$(ls / | wc -l); echo "$x $((y > 3))"; (exit 4); echo $?'
 compare "dash loop, exit status (dynamic)" "$work/empty" /bin/sh -c 'i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; echo $i; exit 9'
+compare "grep -c, awk, sed (dynamic)" "$in" /bin/sh -c "grep -c 7 $in; awk '{ s += \$1 } END { print s }' $in; sed -n 's/line/LINE/p' $in | tail -2"
+compare "cp -a, ln, mv, chmod, rm, install, tar (dynamic)" "$work/empty" /bin/sh -c "d=$work/fsops; rm -rf \$d; mkdir \$d && cd \$d &&
+    cp -a $here/programs p && ln -s p q && ln p/hello.c h && mv p r && chmod 600 r/files.c && rm r/memory.c &&
+    install -m 640 $in i.txt && tar cf t.tar r && mkdir u && tar xf t.tar -C u && diff -r r u/r && echo same &&
+    find . -printf '%p %m %n %s %y %l\n' | sort | md5sum"
 compare "dash runs the dynamic C programs" "$work/empty" /bin/sh -c "$work/hello-dyn a b; echo \$?; $work/strings-dyn x | md5sum"
 
 # Lazy binding goes through the FXSAVE resolver (no XSAVE is advertised).

@@ -140,6 +140,24 @@ enum MemorySyscalls {
         return Int64(bitPattern: target)
     }
 
+    /// mincore: the host's residency answer for the guest range (which lives in the host
+    /// window). EINVAL for an unaligned address, ENOMEM when a page of the range is not mapped
+    /// in the guest, EFAULT when the vector (one byte a page) is not writable.
+    static func mincore(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
+        guard a[0] % page == 0 else { return -LinuxErrno.EINVAL }
+        guard let length = roundUp(a[1]) else { return -LinuxErrno.ENOMEM }
+        if length == 0 { return 0 }
+        let memory = p.memory
+        guard a[0] < memory.size, length <= memory.size - a[0], memory.isMapped(a[0], length: length) else {
+            return -LinuxErrno.ENOMEM
+        }
+        let pages = length / page
+        guard let vector = memory.hostPointer(a[2], length: pages, access: .write) else { return -LinuxErrno.EFAULT }
+        let r = emu_raw_syscall(27, Int(bitPattern: memory.base + Int(a[0])), Int(length), Int(bitPattern: vector), 0, 0, 0)
+        if r >= 0 { memory.didWrite(a[2], length: pages) }
+        return Int64(r)
+    }
+
     static func madvise(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard a[0] % page == 0, let length = roundUp(a[1]) else { return -LinuxErrno.EINVAL }
         if a[2] == 4, length > 0 { // MADV_DONTNEED: private pages read back as zeros (glibc's arenas rely on it)
