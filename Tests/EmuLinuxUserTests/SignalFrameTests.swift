@@ -6,6 +6,40 @@ import Testing
 @testable import EmuLinuxUser
 
 @Suite struct SignalFrameTests {
+    @Test func sigsuspendRunsTheHandlerWithTheOriginalMaskSavedAndReturnsEINTR() throws {
+        let path = "/tmp/emu-user-sigsuspend-test-\(getpid()).elf"
+        #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))
+        defer { unlink(path) }
+        let p = try LinuxProcess(path: path, arguments: [path], environment: [])
+        try p.memory.map(0x1000_0000, length: 0x1000, [.read, .write])
+        func suspend(_ set: UInt64) -> Int64 {
+            _ = p.memory.poke(0x1000_0000, (0..<8).map { UInt8(truncatingIfNeeded: set >> (8 * UInt64($0))) })
+            return SignalSyscalls.rtSigsuspend(p.mainThread, SyscallArgs(values: (0x1000_0000, 8, 0, 0, 0, 0)))
+        }
+        #expect(SignalSyscalls.rtSigsuspend(p.mainThread, SyscallArgs(values: (0x1000_0000, 4, 0, 0, 0, 0))) == -LinuxErrno.EINVAL)
+        #expect(SignalSyscalls.rtSigsuspend(p.mainThread, SyscallArgs(values: (0x7000_0000, 8, 0, 0, 0, 0))) == -LinuxErrno.EFAULT)
+        // SIGUSR1 (handled) pending but blocked by the original mask; SIGINT pending and SIG_IGN.
+        p.signalActions.withLock {
+            $0[10] = GuestSignalAction(handler: 0x400100, flags: SignalDelivery.SA_RESTORER, restorer: 0x400200, mask: 0)
+            $0[2] = GuestSignalAction(handler: 1, flags: 0, restorer: 0, mask: 0)
+        }
+        let t = p.mainThread
+        t.signalMask = 1 << 9
+        p.pendingSignals.store((1 << 9) | (1 << 1), ordering: .releasing)
+        p.cpu.rip = 0x400078
+        #expect(suspend(0) == -LinuxErrno.EINTR)
+        let frame = p.cpu[gpr: 4]
+        func word(_ a: UInt64) -> UInt64 { (p.memory.read(a, count: 8) ?? []).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
+        #expect(p.cpu.rip == 0x400100 && p.pendingSignals.load(ordering: .acquiring) == 0, "handler entered; the ignored signal discarded")
+        #expect(word(frame + 304) == 1 << 9, "uc_sigmask is the mask before rt_sigsuspend")
+        #expect(word(frame + 48 + 13 * 8) == UInt64(bitPattern: -LinuxErrno.EINTR), "sigcontext.rax = -EINTR")
+        #expect(t.keepRegistersAfterSyscall)
+        t.keepRegistersAfterSyscall = false
+        // Nothing pending and no host signal forwarding: nothing could wake it.
+        t.signalMask = 1 << 3
+        #expect(suspend(0) == -LinuxErrno.ENOSYS && t.signalMask == 1 << 3)
+    }
+
     @Test func deliveryBuildsTheLinuxFrameAndSigreturnRestoresEverything() throws {
         let path = "/tmp/emu-user-signal-test-\(getpid()).elf"
         #expect(FileManagerLite.write(path, LoaderTests().elf(code: [0x0F, 0x05])))

@@ -78,9 +78,11 @@ enum SignalDelivery {
         return out
     }
 
-    /// Builds the frame on the guest stack and enters the handler. Returns false when the frame
-    /// cannot be written (the guest then dies of SIGSEGV, as on Linux).
-    static func deliver(_ p: GuestThread, _ info: Info) -> Bool {
+    /// Builds the frame on the guest stack and enters the handler. The frame saves
+    /// `savedMask` (rt_sigsuspend's original mask) or else the current one, which sigreturn
+    /// restores. Returns false when the frame cannot be written (the guest then dies of
+    /// SIGSEGV, as on Linux).
+    static func deliver(_ p: GuestThread, _ info: Info, savedMask: UInt64? = nil) -> Bool {
         let action = p.process.action(Int(info.signal))
         let cpu = p.cpu
         let s = cpu.slots
@@ -98,14 +100,14 @@ enum SignalDelivery {
         sigcontext[18] = 0x002B_0000_0000_0033 // cs 0x33, ss 0x2b
         sigcontext[19] = info.error
         sigcontext[20] = info.trap
-        sigcontext[21] = p.signalMask
+        sigcontext[21] = savedMask ?? p.signalMask
         sigcontext[22] = info.faultAddress // cr2
         sigcontext[23] = fpstate
         // pretcode; uc_flags UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS (UC_FP_XSTATE only comes with
         // XSAVE); uc_link; uc_stack {sp, flags, size} as Linux saves it with no alternate stack.
         var words: [UInt64] = [action.restorer, 6, 0, 0, 0, 0]
         words += sigcontext
-        words.append(p.signalMask) // uc_sigmask
+        words.append(savedMask ?? p.signalMask) // uc_sigmask
         var siginfo = [UInt64](repeating: 0, count: 16)
         siginfo[0] = UInt64(UInt32(bitPattern: info.signal))
         siginfo[1] = UInt64(UInt32(bitPattern: info.code))

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EmuTCG
 
 /// rt_sigaction, rt_sigprocmask, sigaltstack: recorded for the guest (host dispositions and the
@@ -25,6 +28,61 @@ enum SignalSyscalls {
         }
         if let newAction { p.process.signalActions.withLock { $0[Int(signal)] = newAction } }
         return 0
+    }
+
+    /// rt_sigsuspend: replaces the thread's mask with the given set and waits until a signal
+    /// arrives that has a handler or kills (ignored ones are discarded and do not wake it), then
+    /// enters the handler with RAX = -EINTR saved in a frame that holds the original mask, so
+    /// sigreturn restores it (as Linux's saved_sigmask does). The wait is a host pause through
+    /// the safe-syscall stub, so a signal (or another thread's kick) between the check and the
+    /// wait is not lost. When nothing could wake it (no host signal forwarding and no other
+    /// thread that could kick) it is ENOSYS, with the mask restored, unless a signal is already
+    /// pending. EINVAL for a set size other than 8, EFAULT for an unreadable set.
+    static func rtSigsuspend(_ t: GuestThread, _ a: SyscallArgs) -> Int64 {
+        guard a[1] == 8 else { return -LinuxErrno.EINVAL }
+        guard let ptr = t.memory.hostPointer(a[0], length: 8, access: .read) else { return -LinuxErrno.EFAULT }
+        let process = t.process
+        let original = t.signalMask
+        t.signalMask = ptr.loadUnaligned(as: UInt64.self) & ~((1 << 8) | (1 << 18))
+        var signal: Int32 = 0
+        while signal == 0 {
+            t.takeHostSignals()
+            if process.exiting.load(ordering: .acquiring) { t.signalMask = original; return -LinuxErrno.EINTR }
+            var ready = t.deliverable
+            while ready != 0 {
+                let candidate = Int32(ready.trailingZeroBitCount + 1)
+                let bit: UInt64 = 1 << UInt64(candidate - 1)
+                ready &= ~bit
+                let action = process.action(Int(candidate))
+                let ignored = action.handler == 1 || (action.handler == 0 && ProcessSyscalls.ignoredByDefault.contains(UInt64(candidate)))
+                // Ignored signals are discarded, as Linux does; another thread may claim first.
+                if t.claim(candidate) && !ignored { signal = candidate; break }
+            }
+            if signal != 0 { break }
+            guard process.forwardsHostSignals || process.kickHandlerInstalled.load(ordering: .acquiring) else {
+                t.signalMask = original
+                return -LinuxErrno.ENOSYS
+            }
+            _ = t.blockingSyscall(34, 0, 0, 0, 0, 0, 0) // pause: returns once a host signal or kick came
+        }
+        if process.action(Int(signal)).handler == 0 {
+            t.signalMask = original
+            process.exitGroup(.signaled(signal))
+            return -LinuxErrno.EINTR
+        }
+        // The frame must hold the system call's result and return address, as after SYSCALL.
+        let s = t.cpu.slots
+        s[0] = UInt64(bitPattern: -LinuxErrno.EINTR)
+        s[1] = s[StateSlot.rip]
+        s[11] = t.cpu.rflags
+        t.keepRegistersAfterSyscall = true
+        let info = SignalDelivery.Info(signal: signal, code: 0, address: UInt64(getpid()) | UInt64(getuid()) << 32)
+        t.trace?("--- \(LinuxProcess.signalName(signal)) {si_code=SI_USER} ---")
+        if !SignalDelivery.deliver(t, info, savedMask: original) {
+            t.signalMask = original
+            process.exitGroup(.signaled(GuestSignal.SIGSEGV))
+        }
+        return -LinuxErrno.EINTR
     }
 
     static func rtSigprocmask(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {

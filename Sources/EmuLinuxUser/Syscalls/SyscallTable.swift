@@ -95,6 +95,8 @@ public enum SyscallTable {
         SyscallEntry(112, "setsid", []),
         SyscallEntry(121, "getpgid", [.int]),
         SyscallEntry(124, "getsid", [.int]),
+        // Waits itself (through the safe-syscall stub); never restarted, as on Linux.
+        SyscallEntry(130, "rt_sigsuspend", [.pointer, .int], .custom(SignalSyscalls.rtSigsuspend)),
         SyscallEntry(131, "sigaltstack", [.pointer, .pointer], .custom(SignalSyscalls.sigaltstack)),
         SyscallEntry(137, "statfs", [.path, .outStruct(120)]),
         SyscallEntry(138, "fstatfs", [.fd, .outStruct(120)]),
