@@ -1,6 +1,9 @@
 import CGLib
 import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An event loop over a GLib `GMainContext`: fd handlers, event notifiers, bottom halves, timers
 /// on any ``EmuClock``, and drained sections that hold back guest-originated (external) work.
@@ -17,7 +20,9 @@ public final class EventLoop: Sendable {
     public let name: String
     /// The GMainContext. GLib's context API is thread-safe.
     nonisolated(unsafe) let context: OpaquePointer
-    private let stopRequested = Atomic<Bool>(false)
+    /// The pending stop: raised by ``stop()``, taken by ``run()``; never lost to another thread's
+    /// iteration (see `LoopStopRequest.swift` for why and how).
+    private let stopRequest: LoopStopRequest
     /// Open drained sections; changed only while the context is owned, read anywhere.
     private let drainDepth = Atomic<Int>(0)
     private let registry = Mutex<Registry>(Registry())
@@ -35,6 +40,7 @@ public final class EventLoop: Sendable {
         self.context = g_main_context_new()!
         self.bottomHalves = BottomHalfQueue(name: "\(name)/bh")
         bottomHalves.attach(to: context)
+        self.stopRequest = LoopStopRequest(context: context)
     }
 
     deinit {
@@ -45,6 +51,7 @@ public final class EventLoop: Sendable {
         handlers.0.forEach { $0.source.destroy() }
         handlers.1.forEach { $0.source.destroy() }
         bottomHalves.source.destroy()
+        stopRequest.destroy()
         g_main_context_unref(context)
     }
 
@@ -53,17 +60,25 @@ public final class EventLoop: Sendable {
     /// Iterates the loop on the calling thread until ``stop()`` is called.
     ///
     /// A `stop()` that came before `run()` makes it return at once. Only one thread iterates the
-    /// context at a time; a second thread calling `run()` waits its turn (GLib's ownership rule).
+    /// context at a time; a second thread calling `run()` waits its turn, and one `stop()` makes
+    /// one `run()` return.
     public func run() {
-        while !stopRequested.compareExchange(expected: true, desired: false,
-                                             ordering: .acquiringAndReleasing).exchanged {
-            g_main_context_iteration(context, 1)
+        stopRequest.runStarted()
+        defer { stopRequest.runEnded() }
+        while !stopRequest.take() {
+            iterateOwning(blocking: true)
         }
     }
 
-    /// Makes ``run()`` return after the dispatch in progress. Callable from any thread.
+    /// Makes ``run()`` return after the iteration in progress. Callable from any thread.
+    ///
+    /// Guarantee: whatever other threads do with the loop meanwhile (iterate it, run it with a
+    /// timeout, own it for a drained section, submit work), the request reaches `run()`: it stays
+    /// pending until a `run()` takes it, and while one is active no iteration of the loop blocks.
+    /// (A pending stop therefore also makes other threads' blocking iterations return at once
+    /// until `run()` has taken it.) A stop with no `run()` active waits for the next `run()`.
     public func stop() {
-        stopRequested.store(true, ordering: .releasing)
+        stopRequest.raise()
         g_main_context_wakeup(context)
     }
 
@@ -72,9 +87,28 @@ public final class EventLoop: Sendable {
     /// - Parameter blocking: wait for something to become ready (a timer, an fd, a bottom half,
     ///   a wake-up) before returning.
     /// - Returns: whether anything was dispatched.
+    /// While another thread iterates or owns the loop, a blocking call waits a moment and returns
+    /// `false` rather than queueing for the context.
     @discardableResult
     public func iterate(blocking: Bool = false) -> Bool {
-        g_main_context_iteration(context, blocking ? 1 : 0) != 0
+        iterateOwning(blocking: blocking)
+    }
+
+    /// One iteration by the calling thread, which takes the context's ownership itself instead of
+    /// letting `g_main_context_iteration` wait for it. GLib's wait for ownership (2.74) unlists
+    /// the first waiter and signals a condition variable that every waiting thread shares: with
+    /// two threads waiting, the other one may wake, and the unlisted one then sleeps until some
+    /// later release happens to wake it, for a loop's only runner possibly forever (a `stop()`
+    /// cannot reach a thread that is not polling). Here a thread that finds the context owned
+    /// elsewhere never enters that wait: blocking, it pauses 100 µs and reports nothing dispatched.
+    @discardableResult
+    private func iterateOwning(blocking: Bool) -> Bool {
+        guard g_main_context_acquire(context) != 0 else {
+            if blocking { usleep(100) }
+            return false
+        }
+        defer { g_main_context_release(context) }
+        return g_main_context_iteration(context, blocking ? 1 : 0) != 0
     }
 
     /// Iterates until `condition` holds or `timeout` nanoseconds of host time have passed.
@@ -89,7 +123,7 @@ public final class EventLoop: Sendable {
         defer { waker.cancel() }
         while !condition() {
             if clock.now >= deadline { return false }
-            g_main_context_iteration(context, 1)
+            iterateOwning(blocking: true)
         }
         return true
     }
