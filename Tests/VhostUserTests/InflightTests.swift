@@ -90,11 +90,15 @@ struct InflightTests {
         let rig = try VhostRig(handler: gate, reconnects: true)
         rig.device.inflightTracking = tracking
         try rig.initialize()
+        #expect(rig.device.brokenReason == nil, "started: \(rig.device.brokenReason ?? "") \(rig.backEnd.refusals)")
         #expect((rig.device.inflightShare != nil) == tracking)
         _ = try rig.driver.queues[0].submit(DriverRequest(readable: [[7]], writableLengths: [3]))
         rig.driver.kick(0)
         try await waitUntil { gate.calls.load(ordering: .acquiring) == 1 }
-        #expect(gate.calls.load(ordering: .acquiring) == 1)
+        #expect(gate.calls.load(ordering: .acquiring) == 1, """
+            the back end took no request: dropped kicks \(rig.backEnd.droppedKicks), processed \(rig.backEnd.processedRequests), \
+            refusals \(rig.backEnd.refusals), requests \(rig.backEnd.receivedRequests), device \(rig.device.brokenReason ?? "working")
+            """)
         rig.backEnd.simulateCrash()
         return (rig, gate)
     }
@@ -109,7 +113,10 @@ struct InflightTests {
         #expect(rig.device.brokenReason == nil)
         #expect(!rig.transport.core.status.contains(.deviceNeedsReset))
         let second = try #require(rig.laterBackEnds.withLock { $0.first })
-        #expect(second.resubmittedRequests == 1)
+        #expect(second.resubmittedRequests == 1, """
+            resubmitted \(second.resubmittedRequests); the dead back end processed \(rig.backEnd.processedRequests); \
+            new back end's refusals \(second.refusals), requests \(second.receivedRequests)
+            """)
         #expect(second.processedRequests == 1)
         #expect(second.receivedRequests.contains(.setInflightFD))
         #expect(!second.receivedRequests.contains(.getInflightFD))  // the kept region, not a new one

@@ -72,6 +72,7 @@ public final class VhostUserBackEnd: Sendable {
         var memory: FlatGuestMemory?
         var rings: [Ring]
         var received: [VhostUserRequest] = []
+        var refusals: [String] = []
         var inflight: VhostUserInflightRegion?
     }
 
@@ -80,6 +81,8 @@ public final class VhostUserBackEnd: Sendable {
     private let options: Options
     private let control: IOThread
     private let data: IOThread
+    /// The control plane's watch on the socket, removed when the connection ends.
+    private let socketWatch = Mutex<FDHandler?>(nil)
     private let state: Mutex<State>
     private let dropped = Atomic<Int>(0)
     private let processed = Atomic<Int>(0)
@@ -98,7 +101,8 @@ public final class VhostUserBackEnd: Sendable {
             control = try IOThread(name: "vhost-be-ctl")
             data = try IOThread(name: "vhost-be-data")
         } catch { throw .system(error) }
-        control.loop.addHandler(fd: socket.fd) { [weak self] _ in self?.serveOne() }
+        let watch = control.loop.addHandler(fd: socket.fd) { [weak self] _ in self?.serveOne() }
+        socketWatch.withLock { $0 = watch }
     }
 
     /// Closes the connection and stops both threads.
@@ -141,6 +145,10 @@ public final class VhostUserBackEnd: Sendable {
     /// The requests received so far, in order.
     public var receivedRequests: [VhostUserRequest] { state.withLock { $0.received } }
 
+    /// Why requests were refused (answered with a non-zero status, or the connection closed
+    /// because no answer could be given), oldest first: the request and the error's text.
+    public var refusals: [String] { state.withLock { $0.refusals } }
+
     private var offeredProtocolFeatures: VhostUserProtocolFeatures {
         var offered: VhostUserProtocolFeatures = [.multiQueue, .config, .configureMemSlots]
         if options.replyAck { offered.insert(.replyAck) }
@@ -162,7 +170,10 @@ public final class VhostUserBackEnd: Sendable {
         state.withLock { $0.received.append(request) }
         let result: Result<[UInt8]?, VhostUserError>
         var replyFDs: [Int32] = []  // not owned: the fds of regions this back end keeps
-        do throws(VhostUserError) { result = .success(try handle(request, message.payload, fds: &owned, replyFDs: &replyFDs)) } catch { result = .failure(error) }
+        do throws(VhostUserError) { result = .success(try handle(request, message.payload, fds: &owned, replyFDs: &replyFDs)) } catch {
+            result = .failure(error)
+            state.withLock { $0.refusals.append("\(request): \(error)") }
+        }
         do {
             switch result {
             case .success(let reply?):
@@ -180,10 +191,13 @@ public final class VhostUserBackEnd: Sendable {
         } catch { end() }
     }
 
+    /// The connection is over: shut the socket and stop watching it (a shut socket stays
+    /// readable and would wake the control plane forever). The threads keep running until
+    /// ``stop()``, the one place that stops and joins them.
     private func end() {
         ended.store(true, ordering: .releasing)
         socket.close()
-        control.loop.stop()
+        socketWatch.withLock { $0 }?.remove()
     }
 
     /// Takes the first fd of `fds` (the caller closes the rest).
@@ -466,10 +480,15 @@ public final class VhostUserBackEnd: Sendable {
 
     private func kicked(_ i: Int, fd: Int32) {
         guard !crashed.load(ordering: .acquiring) else { return }
-        var value: UInt64 = 0
-        guard emu_eventfd_read(fd, &value) == 0, value > 0 else { return }
-        let (queue, enabled, memory) = state.withLock { s in
-            (s.rings[i].kickFD == fd ? s.rings[i].queue : nil, s.rings[i].enabled, s.memory)
+        // Read the kick only while `fd` is still this ring's: the control plane closes a ring's
+        // fds under the same lock (GET_VRING_BASE, a new SET_VRING_KICK) and may do so while this
+        // dispatch is starting. Reading a closed fd's number would consume whatever now has it,
+        // e.g. an event loop's wake-up eventfd (a stop lost) or another ring's kick (a request lost).
+        let (queue, enabled, memory) = state.withLock { s -> (VirtqueueHandle?, Bool, FlatGuestMemory?) in
+            guard s.rings[i].kickFD == fd else { return (nil, false, nil) }
+            var value: UInt64 = 0
+            guard emu_eventfd_read(fd, &value) == 0, value > 0 else { return (nil, false, nil) }
+            return (s.rings[i].queue, s.rings[i].enabled, s.memory)
         }
         guard let queue, let memory, !crashed.load(ordering: .acquiring) else { return }
         guard enabled else {
