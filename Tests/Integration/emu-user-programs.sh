@@ -158,6 +158,9 @@ compare "cp -a, ln, mv, chmod, rm, install, tar (dynamic)" "$work/empty" /bin/sh
     cp -a $here/programs p && ln -s p q && ln p/hello.c h && mv p r && chmod 600 r/files.c && rm r/memory.c &&
     install -m 640 $in i.txt && tar cf t.tar r && mkdir u && tar xf t.tar -C u && diff -r r u/r && echo same &&
     find . -printf '%p %m %n %s %y %l\n' | sort | md5sum"
+compare "perl (dynamic)" "$in" /usr/bin/perl -e 'my %h; while (<STDIN>) { my @f = split; $h{$f[0]}++ } print scalar(keys %h), "\n"; printf("%.9f\n", atan2(1, 1) * 4)'
+compare "gzip -9 | md5sum (dynamic)" "$in" /bin/sh -c 'gzip -9c | md5sum'
+compare "find, diff (dynamic)" "$work/empty" /bin/sh -c "find $here/programs -name '*.c' | sort | wc -l; diff $here/programs/hello.c $here/programs/files.c | wc -l"
 compare "timeout, child exits (rt_sigsuspend, dynamic)" "$work/empty" /usr/bin/timeout 5 /bin/true
 compare "timeout expires (SIGALRM in rt_sigsuspend, dynamic)" "$work/empty" /usr/bin/timeout 0.2 /bin/sleep 5
 compare "dash runs the dynamic C programs" "$work/empty" /bin/sh -c "$work/hello-dyn a b; echo \$?; $work/strings-dyn x | md5sum"
