@@ -101,4 +101,37 @@ import Testing
         #expect(SyscallTable.passThrough(getitimer, SyscallArgs(values: (0, 0x1000_0000, 0, 0, 0, 0)), p.mainThread) == 0)
         #expect(p.memory.read(0x1000_0000, count: 32) == [UInt8](repeating: 0, count: 32), "ITIMER_REAL stays disarmed")
     }
+
+    @Test func posixTimersTakeOnlyNotificationsTheEmulatorForwards() throws {
+        let (p, path) = try process("posix-timer")
+        defer { unlink(path) }
+        let t = p.mainThread
+        try p.memory.map(0x1000_0000, length: 0x1000, [.read, .write])
+        func sigevent(signal: Int32, notify: Int32, tid: Int32 = 0) {
+            var b = [UInt8](repeating: 0, count: 64)
+            for (o, v) in [(8, signal), (12, notify), (16, tid)] {
+                for k in 0..<4 { b[o + k] = UInt8(truncatingIfNeeded: UInt32(bitPattern: v) >> (8 * UInt32(k))) }
+            }
+            _ = p.memory.poke(0x1000_0000, b)
+        }
+        func create() -> Int64 { TimerSyscalls.timerCreate(t, SyscallArgs(values: (1, 0x1000_0000, 0x1000_0100, 0, 0, 0))) }
+        sigevent(signal: 14, notify: TimerSyscalls.SIGEV_SIGNAL)
+        #expect(create() == -LinuxErrno.ENOSYS, "no forwarding: nothing could take the signal")
+        p.forwardsHostSignals = true // only the flag: the timer below is never armed
+        defer { p.forwardsHostSignals = false }
+        sigevent(signal: 32, notify: TimerSyscalls.SIGEV_SIGNAL)
+        #expect(create() == -LinuxErrno.EINVAL, "a signal the emulator does not forward")
+        sigevent(signal: 14, notify: 2)
+        #expect(create() == -LinuxErrno.EINVAL, "SIGEV_THREAD is glibc's, not the kernel's")
+        sigevent(signal: 14, notify: TimerSyscalls.SIGEV_THREAD_ID, tid: 0x7FFF_FFF0)
+        #expect(create() == -LinuxErrno.EINVAL, "a thread that is not ours")
+        #expect(TimerSyscalls.timerCreate(t, SyscallArgs(values: (1, 0x7000_0000, 0x1000_0100, 0, 0, 0))) == -LinuxErrno.EFAULT)
+        sigevent(signal: 0, notify: TimerSyscalls.SIGEV_NONE)
+        _ = p.memory.poke(0x1000_0100, [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(create() == 0)
+        let id = try #require(p.memory.read(0x1000_0100, count: 4)).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        #expect(id != 0xFFFF_FFFF, "the host's timer id was written")
+        guard let delete = SyscallTable.byNumber[226] else { Issue.record("no timer_delete"); return }
+        #expect(SyscallTable.passThrough(delete, SyscallArgs(values: (id, 0, 0, 0, 0, 0)), t) == 0)
+    }
 }
