@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CEmuSystem
 import EmuTCG
 import Synchronization
 import Testing
@@ -138,5 +139,35 @@ final class TestHostThread {
         #expect(ThreadSyscalls.tgkill(main, SyscallArgs(values: (UInt64(getpid()), 0x7FFF_FFF0, 10, 0, 0, 0))) == -LinuxErrno.ESRCH)
         done.store(true, ordering: .releasing)
         worker.join()
+    }
+
+    /// A robust list in guest memory: the dying thread's locks are marked FUTEX_OWNER_DIED (the
+    /// waiters bit kept), another owner's lock is left alone, and a list that loops ends.
+    @Test func aDyingThreadsRobustLocksAreMarkedOwnerDied() throws {
+        let (p, path) = try Self.process()
+        defer { unlink(path) }
+        let t = p.mainThread
+        let tid = UInt64(UInt32(bitPattern: emu_gettid()))
+        let head = Self.word, a = head + 0x100, b = head + 0x200, c = head + 0x300
+        func le(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+        // head: next = a, futex_offset = 16, list_op_pending = c; a -> b -> head.
+        #expect(p.memory.poke(head, le(a) + le(16) + le(c)))
+        #expect(p.memory.poke(a, le(b) + le(0) + le(tid | 0x8000_0000)))      // ours, with waiters
+        #expect(p.memory.poke(b, le(head) + le(0) + le(12345)))               // someone else's
+        #expect(p.memory.poke(c, le(0) + le(0) + le(tid)))                    // pending, ours
+        t.robustList = (head, 24)
+        RobustList.release(t)
+        #expect(try p.memory.load(a + 16, size: 4, pc: 0) == 0xC000_0000)
+        #expect(try p.memory.load(b + 16, size: 4, pc: 0) == 12345)
+        #expect(try p.memory.load(c + 16, size: 4, pc: 0) == 0x4000_0000)
+        // A list whose entries point at each other forever: the walk stops at the limit.
+        #expect(p.memory.poke(head, le(a) + le(16) + le(0)))
+        #expect(p.memory.poke(a, le(b) + le(0) + le(tid)))
+        #expect(p.memory.poke(b, le(a) + le(0) + le(0)))
+        RobustList.release(t)
+        #expect(try p.memory.load(a + 16, size: 4, pc: 0) == 0x4000_0000)
+        // An unmapped entry ends the walk without a host fault.
+        #expect(p.memory.poke(head, le(0x7000_0000) + le(16) + le(0)))
+        RobustList.release(t)
     }
 }

@@ -37,7 +37,7 @@ public final class GuestThread {
     var exitStatus: Int32?
     /// set_tid_address / CLONE_CHILD_CLEARTID: zeroed and woken when the thread ends.
     var clearChildTID: UInt64 = 0
-    /// set_robust_list: the list head and its length (recorded; not walked at exit).
+    /// set_robust_list: the list head and its length (walked when the thread ends).
     var robustList: (head: UInt64, length: UInt64) = (0, 0)
     /// In a vfork child: the pipe end whose closing (on execve or exit) releases the parent.
     var vforkNotifier: Int32 = -1
@@ -115,6 +115,7 @@ public final class GuestThread {
         if stray != 0 && !process.exiting.load(ordering: .acquiring) {
             for signal in 1...64 where stray & (1 << UInt64(signal - 1)) != 0 { process.raise(Int32(signal), from: nil) }
         }
+        RobustList.release(self)
         if clearChildTID != 0, let word = memory.hostPointer(clearChildTID, length: 4, access: .write) {
             word.storeBytes(of: 0, as: UInt32.self)
             memory.didWrite(clearChildTID, length: 4)

@@ -246,6 +246,7 @@ public final class LinuxProcess: @unchecked Sendable {
         pendingSignals.store(0, ordering: .relaxed)
         thread.handle.pending.store(0, ordering: .relaxed) // a fork child starts with no pending signals
         _ = emu_take_host_signals()
+        thread.robustList = (0, 0) // Linux gives the child none; glibc registers its own again
         if !thread.isInitial { thread.endsHostProcess = true }
     }
 

@@ -59,8 +59,7 @@ enum ThreadSyscalls {
         return Int64(emu_gettid())
     }
 
-    /// set_robust_list: recorded per thread (the kernel's walk at thread death, which marks
-    /// robust mutexes of a dead owner, is not emulated).
+    /// set_robust_list: recorded per thread and walked when the thread ends (`RobustList`).
     static func setRobustList(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         guard a[1] == 24 else { return -LinuxErrno.EINVAL }
         p.robustList = (a[0], a[1])
