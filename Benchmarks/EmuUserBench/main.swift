@@ -4,7 +4,8 @@
 // Workloads (the issue's): busybox md5sum of 32 MiB, busybox gzip -c of 32 MiB, a busybox sh
 // loop of 100,000 iterations, a CPU-bound C program and an SSE floating-point one (every
 // arithmetic operation and conversion goes through the MXCSR-exact host SSE path) compiled here
-// with gcc -static. Each is
+// with gcc -static; and dynamically linked host programs (/bin/true: the dynamic loader's start
+// alone; coreutils md5sum of the same input; ls -lR of /usr/lib/x86_64-linux-gnu). Each is
 // run once per runner (they take seconds to minutes under emulation); the figure is wall-clock
 // seconds, and the ratios are emu-user's time over native and over qemu-x86_64's.
 // --quick: 4 MiB, 10,000 iterations, a shorter C program.
@@ -130,6 +131,10 @@ let workloads: [(String, [String])] = [
     ("busybox sh loop \(loops)", [busybox, "sh", "-c", "i=0; while [ $i -lt \(loops) ]; do i=$((i+1)); done; echo $i"]),
     ("C program (gcc -static -O2)", [cpuProgram]),
     ("C SSE floating point \(steps / 1000)k", [floatProgram]),
+    // Dynamically linked host programs: ld.so's loading and relocation, then the work.
+    ("dynamic true (ld.so start)", ["/bin/true"]),
+    ("dynamic md5sum \(size >> 20) MiB", ["/usr/bin/md5sum", input]),
+    ("dynamic ls -lR of a lib dir", ["/bin/ls", "-lR", "/usr/lib/x86_64-linux-gnu"]),
 ]
 
 print("emu-user-bench: wall-clock seconds, one run each; ratio = emu-user time / peer time (lower is better)")
