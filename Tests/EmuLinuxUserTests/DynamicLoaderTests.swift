@@ -47,9 +47,11 @@ import Testing
         let ok = try ELFImage(bytes: image(interpreter: Array("/lib/ld.so".utf8) + [0]))
         #expect(ok.interpreterPath == "/lib/ld.so")
         #expect(try ELFImage(bytes: image()).interpreterPath == nil)
+        // As Linux reads it: up to the first NUL, the last byte being NUL.
+        #expect(try ELFImage(bytes: image(interpreter: Array("/lib".utf8) + [0, 0x78, 0])).interpreterPath == "/lib")
         let hostile: [(String, [UInt8])] = [
             ("no NUL", Array("/lib/ld.so".utf8)),
-            ("interior NUL", Array("/lib".utf8) + [0] + Array("ld.so".utf8) + [0]),
+            ("empty before the first NUL", [0, 0x61, 0]),
             ("only a NUL", [0]),
             ("longer than PATH_MAX", [UInt8](repeating: 0x61, count: 5000) + [0]),
         ]

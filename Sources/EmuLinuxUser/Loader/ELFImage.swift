@@ -60,7 +60,7 @@ public struct ELFImage: Sendable {
 
     /// Parses `bytes`. Every PT_LOAD and PT_INTERP must lie inside the file, PT_LOAD alignments
     /// must be zero or a power of two and addresses must not wrap; at most one PT_INTERP, whose
-    /// path is 2 … 4096 bytes ending in its only NUL.
+    /// path is 2 … 4096 bytes ending in NUL and not empty.
     /// - Throws: `LoaderError.notExecutable` or `.malformed` for anything unexpected.
     public init(bytes: [UInt8]) throws(LoaderError) {
         self.bytes = bytes
@@ -107,10 +107,10 @@ public struct ELFImage: Sendable {
         if let interp = interpreters.first {
             guard interp.fileSize >= 2, interp.fileSize <= 4096 else { throw .malformed("interpreter path of \(interp.fileSize) bytes") }
             let raw = bytes[Int(interp.offset)..<Int(interp.offset + interp.fileSize)]
-            guard raw.last == 0, raw.dropLast().allSatisfy({ $0 != 0 }) else {
-                throw .malformed("interpreter path is not one NUL-terminated string")
-            }
-            interpreterPath = String(decoding: raw.dropLast(), as: UTF8.self)
+            // As Linux: the last byte must be NUL and the path is the string up to the first.
+            let path = raw.prefix { $0 != 0 }
+            guard raw.last == 0, !path.isEmpty else { throw .malformed("interpreter path is not a NUL-terminated string") }
+            interpreterPath = String(decoding: path, as: UTF8.self)
         } else {
             interpreterPath = nil
         }
