@@ -165,6 +165,13 @@ compare "timeout, child exits (rt_sigsuspend, dynamic)" "$work/empty" /usr/bin/t
 compare "timeout expires (SIGALRM in rt_sigsuspend, dynamic)" "$work/empty" /usr/bin/timeout 0.2 /bin/sleep 5
 compare "dash runs the dynamic C programs" "$work/empty" /bin/sh -c "$work/hello-dyn a b; echo \$?; $work/strings-dyn x | md5sum"
 
+# A dynamically linked ET_EXEC (not PIE): the program at its own addresses, ld.so at the top.
+if gcc -O2 -no-pie -o "$work/hello-nopie" "$here/programs/hello.c"; then
+    compare "hello (dynamic, -no-pie)" "$work/empty" "$work/hello-nopie" first second
+else
+    echo "FAIL hello.c does not compile with -no-pie"; failed=$((failed + 1))
+fi
+
 # Lazy binding goes through the FXSAVE resolver (no XSAVE is advertised).
 if [ -x "$work/lazybind-dyn" ] && "$emu" "$work/lazybind-dyn" resolver > "$work/resolver.out" 2>&1 \
    && grep -qx "resolver: fxsave" "$work/resolver.out"; then
