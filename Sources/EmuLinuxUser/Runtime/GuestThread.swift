@@ -5,7 +5,8 @@ import CEmuSystem
 import EmuTCG
 
 /// One guest thread: its registers and executor, and the kernel state Linux keeps per thread
-/// (signal mask, thread-directed pending signals, clear_child_tid, robust list head). It runs
+/// (signal mask, thread-directed pending signals, alternate signal stack, clear_child_tid,
+/// robust list head). It runs
 /// on one host thread: the thread inside `LinuxProcess.run()` for the initial thread, a host
 /// thread of its own for every thread the guest clones.
 ///
@@ -37,6 +38,8 @@ public final class GuestThread {
     var exitStatus: Int32?
     /// set_tid_address / CLONE_CHILD_CLEARTID: zeroed and woken when the thread ends.
     var clearChildTID: UInt64 = 0
+    /// sigaltstack: the thread's alternate signal stack (kept across fork, none in a new thread).
+    var alternateStack = AlternateSignalStack()
     /// set_robust_list: the list head and its length (walked when the thread ends).
     var robustList: (head: UInt64, length: UInt64) = (0, 0)
     /// In a vfork child: the pipe end whose closing (on execve or exit) releases the parent.

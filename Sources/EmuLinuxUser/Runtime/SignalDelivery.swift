@@ -19,6 +19,7 @@ enum SignalDelivery {
     /// frame): what AT_MINSIGSTKSZ tells the guest.
     static let minimumStackSize: UInt64 = 128 + fpstateSize + 63 + frameSize + 15 + 8
     static let SA_NODEFER: UInt64 = 0x4000_0000, SA_RESETHAND: UInt64 = 0x8000_0000, SA_RESTORER: UInt64 = 0x0400_0000
+    static let SA_ONSTACK: UInt64 = 0x0800_0000
 
     /// Where sigcontext fields live, in 8-byte words from the start of `uc_mcontext`.
     static let gprOrder: [Int] = [8, 9, 10, 11, 12, 13, 14, 15, 7, 6, 5, 3, 2, 0, 1, 4] // r8…r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp
@@ -78,19 +79,39 @@ enum SignalDelivery {
         return out
     }
 
-    /// Builds the frame on the guest stack and enters the handler. The frame saves
-    /// `savedMask` (rt_sigsuspend's original mask) or else the current one, which sigreturn
-    /// restores. Returns false when the frame cannot be written (the guest then dies of
+    /// Where the frame and its fpstate go for a handler with `flags` interrupting at `sp`:
+    /// below the 128-byte red zone, or (SA_ONSTACK) at the top of the thread's alternate stack
+    /// when one is set and the thread does not run on it yet. Nil when the frame would leave
+    /// the alternate stack it is built on (entered now or already running on), or wrap around.
+    static func placement(sp: UInt64, flags: UInt64, alternateStack stack: AlternateSignalStack) -> (frame: UInt64, fpstate: UInt64)? {
+        let nested = stack.isRunningOn(sp)
+        var top = sp &- 128
+        var entering = false
+        if flags & SA_ONSTACK != 0 && stack.switchesTo(from: top) {
+            top = stack.base &+ stack.size
+            entering = true
+        }
+        let fpstate = (top &- fpstateSize) & ~63
+        let frame = ((fpstate &- frameSize) & ~15) &- 8 // as after a CALL: RSP ≡ 8 (mod 16) at the handler
+        guard frame < top else { return nil }
+        if (nested || entering) && !stack.contains(frame) { return nil }
+        return (frame, fpstate)
+    }
+
+    /// Builds the frame on the guest stack (or the alternate stack, for SA_ONSTACK) and enters
+    /// the handler. The frame saves `savedMask` (rt_sigsuspend's original mask) or else the
+    /// current one, which sigreturn restores, and in uc_stack the alternate stack as set (an
+    /// SS_AUTODISARM one is then disarmed until sigreturn restores it). Returns false when the
+    /// frame cannot be written or would overflow the alternate stack (the guest then dies of
     /// SIGSEGV, as on Linux).
     static func deliver(_ p: GuestThread, _ info: Info, savedMask: UInt64? = nil) -> Bool {
         let action = p.process.action(Int(info.signal))
         let cpu = p.cpu
         let s = cpu.slots
         guard action.flags & SA_RESTORER != 0 else { return false }
-        let redZone = cpu[gpr: 4] &- 128
-        let fpstate = (redZone &- fpstateSize) & ~63
-        let frame = ((fpstate &- frameSize) & ~15) &- 8 // as after a CALL: RSP ≡ 8 (mod 16) at the handler
-        guard frame < redZone, p.memory.hostPointer(frame, length: fpstate + fpstateSize - frame, access: .write) != nil else {
+        let stack = p.alternateStack
+        guard let (frame, fpstate) = placement(sp: cpu[gpr: 4], flags: action.flags, alternateStack: stack),
+              p.memory.hostPointer(frame, length: fpstate + fpstateSize - frame, access: .write) != nil else {
             return false
         }
         var sigcontext = [UInt64](repeating: 0, count: 32)
@@ -104,8 +125,9 @@ enum SignalDelivery {
         sigcontext[22] = info.faultAddress // cr2
         sigcontext[23] = fpstate
         // pretcode; uc_flags UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS (UC_FP_XSTATE only comes with
-        // XSAVE); uc_link; uc_stack {sp, flags, size} as Linux saves it with no alternate stack.
-        var words: [UInt64] = [action.restorer, 6, 0, 0, 0, 0]
+        // XSAVE); uc_link; uc_stack {sp, flags, size}: the alternate stack with its flags as set
+        // (as Linux 6 saves it: SS_ONSTACK is not added there).
+        var words: [UInt64] = [action.restorer, 6, 0, stack.base, UInt64(stack.flags), stack.size]
         words += sigcontext
         words.append(savedMask ?? p.signalMask) // uc_sigmask
         var siginfo = [UInt64](repeating: 0, count: 16)
@@ -120,6 +142,7 @@ enum SignalDelivery {
         var mask = p.signalMask | action.mask
         if action.flags & SA_NODEFER == 0 { mask |= 1 << UInt64(info.signal - 1) }
         p.signalMask = mask & ~((1 << 8) | (1 << 18))
+        if stack.flags & AlternateSignalStack.SS_AUTODISARM != 0 { p.alternateStack = .disabled }
         if action.flags & SA_RESETHAND != 0 { p.process.signalActions.withLock { $0[Int(info.signal)] = GuestSignalAction() } }
         s[StateSlot.df] = 0
         cpu[gpr: 4] = frame
@@ -131,7 +154,9 @@ enum SignalDelivery {
         return true
     }
 
-    /// rt_sigreturn: restores the interrupted state from the frame at RSP - 8.
+    /// rt_sigreturn: restores the interrupted state from the frame at RSP - 8, then the
+    /// alternate stack from uc_stack as sigaltstack would set it at the restored RSP (a change
+    /// it refuses is ignored, as on Linux).
     static func sigreturn(_ p: GuestThread) -> Bool {
         let cpu = p.cpu
         let s = cpu.slots
@@ -152,6 +177,8 @@ enum SignalDelivery {
         cpu.rip = word(base + 16)
         cpu.rflags = word(base + 17)
         p.signalMask = word(base + 32) & ~((1 << 8) | (1 << 18))
+        let saved = AlternateSignalStack(base: word(3), size: word(5), flags: UInt32(truncatingIfNeeded: word(4)))
+        _ = p.alternateStack.change(to: saved, sp: cpu[gpr: 4])
         return true
     }
 }

@@ -3,8 +3,8 @@ import Glibc
 #endif
 import EmuTCG
 
-/// rt_sigaction, rt_sigprocmask, sigaltstack: recorded for the guest (host dispositions and the
-/// host mask stay the emulator's). Delivery of guest signals lands with seed 001's work.
+/// rt_sigaction, rt_sigprocmask, rt_sigsuspend, rt_sigreturn, sigaltstack: kept for the guest
+/// (host dispositions and the host mask stay the emulator's); `SignalDelivery` delivers.
 enum SignalSyscalls {
     static func rtSigaction(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let signal = a[0]
@@ -116,15 +116,26 @@ enum SignalSyscalls {
         return 0
     }
 
+    /// sigaltstack(ss, old_ss) for the calling thread. old_ss gets the stack as it was, its
+    /// ss_flags SS_DISABLE (none set) or SS_ONSTACK (RSP runs on it), plus SS_AUTODISARM. A new
+    /// ss is checked as `AlternateSignalStack.change` says (EPERM, EINVAL, ENOMEM). EFAULT for an
+    /// unreadable ss (before any change) or an unwritable old_ss (after the change, as Linux).
     static func sigaltstack(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
-        if a[1] != 0 {
-            guard let ptr = p.memory.hostPointer(a[1], length: 24, access: .write) else { return -LinuxErrno.EFAULT }
-            ptr.initializeMemory(as: UInt8.self, repeating: 0, count: 24)
-            ptr.storeBytes(of: UInt32(2), toByteOffset: 8, as: UInt32.self) // SS_DISABLE
-            p.memory.didWrite(a[1], length: 24)
-        }
+        let size = AlternateSignalStack.guestSize
+        var new: AlternateSignalStack?
         if a[0] != 0 {
-            guard p.memory.hostPointer(a[0], length: 24, access: .read) != nil else { return -LinuxErrno.EFAULT }
+            guard let raw = p.memory.read(a[0], count: size) else { return -LinuxErrno.EFAULT }
+            new = AlternateSignalStack(guestBytes: raw)
+        }
+        let sp = p.cpu[gpr: 4]
+        let old = p.alternateStack
+        if let new {
+            let result = p.alternateStack.change(to: new, sp: sp)
+            if result != 0 { return result }
+        }
+        if a[1] != 0 {
+            guard p.memory.hostPointer(a[1], length: UInt64(size), access: .write) != nil else { return -LinuxErrno.EFAULT }
+            guard p.memory.poke(a[1], old.guestBytes(flags: old.reportedFlags(sp: sp))) else { return -LinuxErrno.EFAULT }
         }
         return 0
     }

@@ -37,6 +37,7 @@ enum ThreadSyscalls {
         let executor = Executor(cpu: cpu, memory: p.memory)
         let child = GuestThread(process: p.process, cpu: cpu, executor: executor, signalMask: p.signalMask, isInitial: false)
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTID }
+        child.alternateStack = .disabled // as Linux resets it for CLONE_VM without CLONE_VFORK
         return ThreadSpawner.spawn(child, parentTID: setParent ? parentTID : nil, childTID: setChild ? childTID : nil)
     }
 
