@@ -1,7 +1,7 @@
 /* sigaltstack and SA_ONSTACK: argument checks and queries, a handler that runs on the
  * alternate stack (a local's address lies inside it, uc_stack describes it), EPERM while on
  * it, SS_AUTODISARM (disarmed in the handler, restored by sigreturn), two threads with stacks
- * of their own (a new thread starts with none), and a stack overflow by infinite recursion
+ * of their own (a new thread starts with none, a fork child keeps it), and a stack overflow by infinite recursion
  * caught by a SIGSEGV handler on the alternate stack, which prints and _exit(0)s. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -144,6 +145,13 @@ int main(void) {
     query("autodisarm");
     run_handler("autodisarm handler");
     query("after autodisarm");
+
+    /* A fork child keeps the forking thread's alternate stack. */
+    pid_t child = fork();
+    if (child == 0) { query("fork child"); _exit(0); }
+    int status = -1;
+    waitpid(child, &status, 0);
+    printf("fork child status %d\n", status);
 
     /* Two threads, each with its own alternate stack. */
     pthread_t a, b;
