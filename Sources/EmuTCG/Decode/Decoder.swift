@@ -128,6 +128,13 @@ private struct Cursor {
         if let mem = m.memory { return .memory(mem) }
         return .xmm(m.rm)
     }
+    /// The r/m operand of an MMX instruction: MM0–7 (REX.B is ignored) or memory.
+    func mmOrMemory(_ m: ModRM) -> Operand {
+        if let mem = m.memory { return .memory(mem) }
+        return .mmx(m.rm & 7)
+    }
+    /// Whether no 66/F2/F3 prefix selects an SSE form (so 0F xx is the MMX form).
+    var mmxForm: Bool { !prefixes.operandSizeOverride && !prefixes.rep && !prefixes.repne }
 
     /// An instruction with its length and RIP-relative operands still to be finished by
     /// `decode()` (arguments are evaluated after `self` is copied for this call, so the cursor's
@@ -369,6 +376,15 @@ private struct Cursor {
             let size = rexW ? 8 : 4
             return make(.crc32, size, [.register(m.reg, size: size), rmOperand(m, size: source)], source: source)
         }
+        if mmxForm {
+            // SSSE3 on MM registers: the same operations on 64 bits.
+            let ops: [UInt8: PackedOp] = [0x00: .pshufb, 0x01: .phaddw, 0x02: .phaddd, 0x03: .phaddsw, 0x04: .pmaddubsw,
+                                          0x05: .phsubw, 0x06: .phsubd, 0x07: .phsubsw, 0x08: .psignb, 0x09: .psignw,
+                                          0x0A: .psignd, 0x0B: .pmulhrsw, 0x1C: .pabsb, 0x1D: .pabsw, 0x1E: .pabsd]
+            guard let pop = ops[op] else { throw invalid }
+            let m = try modrm()
+            return make(.mmx(.packed(pop)), 8, [.mmx(m.reg & 7), mmOrMemory(m)])
+        }
         guard prefixes.operandSizeOverride && !prefixes.rep && !prefixes.repne else { throw invalid }
         let pop: PackedOp
         switch op {
@@ -428,6 +444,12 @@ private struct Cursor {
     /// 0F 3A xx: SSSE3 and later instructions with an immediate byte (66-prefixed XMM forms).
     mutating func threeByte3A() throws(DecodeError) -> Instruction {
         let op = try byte()
+        if mmxForm && op == 0x0F {
+            // PALIGNR mm, mm/m64, imm8
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.mmx(.shuffle(.palignr)), 8, [.mmx(m.reg & 7), mmOrMemory(m), .immediate(imm)])
+        }
         guard prefixes.operandSizeOverride && !prefixes.rep && !prefixes.repne else { throw invalid }
         switch op {
         case 0x08...0x0B:
@@ -611,7 +633,8 @@ private struct Cursor {
         case 0x60...0x6A, 0x6C, 0x6D, 0x74, 0x75, 0x76, 0xD4, 0xD7, 0xDA, 0xDB, 0xDE, 0xDF, 0xEB, 0xEF,
              0xF8...0xFE, 0xD1, 0xD2, 0xD3, 0xE1, 0xE2, 0xF1, 0xF2, 0xF3, 0x6B,
              0xD5, 0xD8, 0xD9, 0xDC, 0xDD, 0xE0, 0xE3, 0xE4, 0xE5, 0xE8, 0xE9, 0xEA, 0xEC, 0xED, 0xEE, 0xF4, 0xF5, 0xF6:
-            guard p66 && !pF3 && !pF2 else { throw invalid } // MMX forms are not implemented
+            guard (p66 && !pF3 && !pF2) || mmxForm else { throw invalid }
+            guard p66 || (op != 0x6C && op != 0x6D) else { throw invalid }
             let m = try modrm()
             let pop: PackedOp
             switch op {
@@ -656,6 +679,7 @@ private struct Cursor {
             case 0xD4: pop = .paddq
             case 0xD7:
                 guard m.memory == nil else { throw invalid }
+                if !p66 { return make(.mmx(.moveMask), 4, [.register(m.reg, size: 4), .mmx(m.rm & 7)]) }
                 return make(.moveMask(.pmovmskb), 4, [.register(m.reg, size: 4), .xmm(m.rm)])
             case 0xDA: pop = .pminub
             case 0xDB: pop = .pand
@@ -676,7 +700,51 @@ private struct Cursor {
             case 0xFD: pop = .paddw
             default: pop = .paddd
             }
+            if !p66 { return make(.mmx(.packed(pop)), 8, [.mmx(m.reg & 7), mmOrMemory(m)]) }
             return make(.packed(pop), 16, [.xmm(m.reg), xmmOrMemory(m)])
+        case 0x6E where mmxForm, 0x7E where mmxForm:
+            // MOVD/MOVQ mm, r/m32/64 and r/m32/64, mm
+            let m = try modrm()
+            let s = rexW ? 8 : 4
+            if op == 0x6E { return make(.mmx(.load), s, [.mmx(m.reg & 7), rmOperand(m, size: s)]) }
+            return make(.mmx(.store), s, [rmOperand(m, size: s), .mmx(m.reg & 7)])
+        case 0x6F where mmxForm, 0x7F where mmxForm, 0xE7 where mmxForm:
+            // MOVQ mm, mm/m64; MOVQ mm/m64, mm; MOVNTQ m64, mm
+            let m = try modrm()
+            if op == 0x6F { return make(.mmx(.load), 8, [.mmx(m.reg & 7), mmOrMemory(m)]) }
+            if let mem = m.memory { return make(.mmx(.store), 8, [.memory(mem), .mmx(m.reg & 7)]) }
+            guard op == 0x7F else { throw invalid }
+            return make(.mmx(.load), 8, [.mmx(m.rm & 7), .mmx(m.reg & 7)])
+        case 0x77 where mmxForm:
+            return make(.mmx(.emms), 8, [])
+        case 0xF7 where mmxForm:
+            // MASKMOVQ mm, mm
+            let m = try modrm()
+            guard m.memory == nil else { throw invalid }
+            return make(.mmx(.maskMove), 8, [.mmx(m.reg & 7), .mmx(m.rm & 7)])
+        case 0xD6 where pF3 || pF2:
+            // MOVQ2DQ xmm, mm (F3) and MOVDQ2Q mm, xmm (F2): register forms only
+            let m = try modrm()
+            guard m.memory == nil else { throw invalid }
+            if pF3 { return make(.mmx(.store), 8, [.xmm(m.reg), .mmx(m.rm & 7)]) }
+            return make(.mmx(.load), 8, [.mmx(m.reg & 7), .xmm(m.rm)])
+        case 0x70 where mmxForm:
+            // PSHUFW mm, mm/m64, imm8
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            return make(.mmx(.shuffle(.pshuflw)), 8, [.mmx(m.reg & 7), mmOrMemory(m), .immediate(imm)])
+        case 0xC4 where mmxForm:
+            // PINSRW mm, r32/m16, imm8
+            let m = try modrm()
+            let imm = try imm8() & 0xFF
+            let source: Operand = m.memory.map { .memory($0) } ?? .register(m.rm, size: 4)
+            return make(.mmx(.insertWord), 8, [.mmx(m.reg & 7), source, .immediate(imm)], source: 2)
+        case 0xC5 where mmxForm:
+            // PEXTRW r32, mm, imm8
+            let m = try modrm()
+            guard m.memory == nil else { throw invalid }
+            let imm = try imm8() & 0xFF
+            return make(.mmx(.extractWord), 4, [.register(m.reg, size: 4), .mmx(m.rm & 7), .immediate(imm)])
         case 0x6E:
             guard p66 else { throw invalid }
             let m = try modrm()
@@ -731,7 +799,7 @@ private struct Cursor {
             let imm = try imm8() & 0xFF
             return make(.shuffle(p66 ? .shufpd : .shufps), 16, [.xmm(m.reg), xmmOrMemory(m), .immediate(imm)])
         case 0x71, 0x72, 0x73:
-            guard p66 else { throw invalid }
+            guard p66 || mmxForm else { throw invalid }
             let m = try modrm()
             guard m.memory == nil else { throw invalid }
             let pop: PackedOp
@@ -749,6 +817,10 @@ private struct Cursor {
             default: throw invalid
             }
             let imm = try imm8() & 0xFF
+            if !p66 {
+                guard pop != .psrldq && pop != .pslldq else { throw invalid }
+                return make(.mmx(.shiftImmediate(pop)), 8, [.mmx(m.rm & 7), .immediate(imm)])
+            }
             return make(.packedShiftImmediate(pop), 16, [.xmm(m.rm), .immediate(imm)])
         case 0x80...0x8F:
             let rel = try imm32()

@@ -51,6 +51,8 @@ public enum Mnemonic: Sendable, Equatable {
     case movlp, movhp, movhlps, movlhps
     /// MOVDDUP (SSE3): the low 64 bits of an XMM register or an m64, into both halves.
     case movddup
+    /// An MMX instruction: operands as Intel orders them (MM registers as `.mmx`).
+    case mmx(MMXOperation)
     /// A packed operation: destination XMM, source XMM or m128.
     case packed(PackedOp)
     /// A packed shift by an immediate (destination XMM, immediate).

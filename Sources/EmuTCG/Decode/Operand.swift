@@ -51,4 +51,6 @@ public enum Operand: Sendable, Equatable {
     case immediate(UInt64)
     /// XMM register 0 … 15.
     case xmm(Int)
+    /// MMX register 0 … 7 (the low 64 bits of x87 physical register i).
+    case mmx(Int)
 }

@@ -273,6 +273,11 @@ struct BlockCompiler {
             return { t, s throws(GuestException) in
                 try FloatHelpers.compareFlags(s, t[a0], t[a1], double: double, ordered: ordered, pc: pc)
             }
+        case .mmx(let op, let mm, let imm):
+            return { t, s throws(GuestException) in
+                let v = try MMX.execute(s, m, op, mm: mm, immediate: imm, source: t[a0], address: t[a1], pc: pc)
+                if op.producesResult { t[r] = v }
+            }
         case .x87(let opcode, let modrm):
             let hasAddress = !args.isEmpty
             return { t, s throws(GuestException) in

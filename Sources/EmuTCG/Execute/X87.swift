@@ -26,8 +26,16 @@ enum X87 {
     static func isEmpty(_ s: UnsafeMutablePointer<UInt64>, _ i: Int) -> Bool {
         s[StateSlot.fpuEmpty] & (1 << UInt64(physical(s, i))) != 0
     }
+    /// Pushes `v`. Onto a register that is not empty (stack overflow, e.g. after MMX code
+    /// without EMMS) the masked #IS loads the indefinite QNaN instead and sets SF and IE (C1,
+    /// which the CPU sets too, is not modelled, like the other instructions' C1).
     static func push(_ s: UnsafeMutablePointer<UInt64>, _ v: Float80) {
         s[StateSlot.fpuTop] = (s[StateSlot.fpuTop] &- 1) & 7
+        if !isEmpty(s, 0) {
+            s[StateSlot.fpuStatus] |= 0x41
+            setST(s, 0, indefinite)
+            return
+        }
         setST(s, 0, v)
     }
     static func pop(_ s: UnsafeMutablePointer<UInt64>) {
@@ -218,7 +226,7 @@ enum X87 {
             if opcode == 0xDE { pop(s) }
         case 0xD9:
             switch modrm {
-            case 0xC0...0xC7: push(s, st(s, i))
+            case 0xC0...0xC7: push(s, st(s, i)) // copied as is, unsupported formats too
             case 0xC8...0xCF:
                 let x = st(s, 0), y = st(s, i)
                 setST(s, 0, y); setST(s, i, x)
@@ -301,6 +309,16 @@ enum X87 {
             throw ud
         }
     }
+
+    /// The x87 "real indefinite" QNaN: what an invalid operation with masked #IA produces.
+    static let indefinite: Float80 = {
+        var v = Float80(0)
+        withUnsafeMutableBytes(of: &v) { raw in
+            raw.storeBytes(of: 0xC000_0000_0000_0000 as UInt64, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: 0xFFFF as UInt16, toByteOffset: 8, as: UInt16.self)
+        }
+        return v
+    }()
 
     static let M_E_80: Float80 = 2.718281828459045235360287471352662498
 }

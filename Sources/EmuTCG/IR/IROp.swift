@@ -67,6 +67,9 @@ public enum IRHelper: Sendable, Equatable {
     case convertFloat(FloatConversion, destination: Int)
     /// (U)COMISS/SD of args [destination low, source low]: ZF, PF, CF.
     case compareScalarFlags(double: Bool, ordered: Bool)
+    /// An MMX instruction on MM `destination` (see `MMX`): args [source] or, for MASKMOVQ,
+    /// [mask, address] → a result for `MMXOperation.producesResult` operations.
+    case mmx(MMXOperation, destination: Int, immediate: UInt8)
     /// An x87 instruction (escape opcode, ModRM); args[0] is the memory operand's address when
     /// it has one.
     case x87(opcode: UInt8, modrm: UInt8)

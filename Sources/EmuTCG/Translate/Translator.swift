@@ -95,7 +95,7 @@ struct InstructionEmitter {
         case .highByte(let r): return .highByte(r)
         case .memory(let m): return .memory(address(m), size: size)
         case .immediate(let v): return .immediate(v)
-        case .xmm: return .immediate(0) // never used as an integer operand
+        case .xmm, .mmx: return .immediate(0) // never used as an integer operand
         }
     }
 
@@ -586,6 +586,8 @@ struct InstructionEmitter {
             _ = b.helper(i.mnemonic == .fxsave ? .fxsave : .fxrstor, [address(m)], result: false, pc: pc)
         case .stmxcsr:
             write(locate(ops[0], size: 4), b.get(StateSlot.mxcsr))
+        case .mmx(let op):
+            return mmx(op, i)
         case .x87(let opcode, let modrm):
             var args: [IRTemp] = []
             if case .memory(let m) = ops.first { args.append(address(m)) }
