@@ -1,18 +1,17 @@
-/// The CPUID answers: the features this CPU implements, plus MMX (see below).
+/// The CPUID answers: exactly the features this CPU implements.
 ///
 /// Vendor "GenuineIntel", family 6 model 0, highest basic leaf 1: glibc (2.36) reads leaf 1
 /// only for the Intel, AMD and Zhaoxin vendor strings — for any other vendor it sees no
 /// features at all, and its dynamic loader then refuses every x86-64 library ("CPU ISA level is
 /// lower than required"). Model 0 matches none of glibc's tuning tables, so it takes the
-/// generic choices. Leaf 1 advertises FPU (x87), TSC, CX8, CMOV, FXSR (FXSAVE/FXRSTOR), SSE,
+/// generic choices. Leaf 1 advertises FPU (x87), TSC, CX8, CMOV, MMX, FXSR (FXSAVE/FXRSTOR), SSE,
 /// SSE2, SSE3, SSSE3, SSE4.1, SSE4.2, CX16 and POPCNT; the extended leaves SYSCALL, NX, LM,
 /// LAHF/SAHF in 64-bit mode and LZCNT (ABM). Every one of those has differential or execution
 /// tests in EmuTCGTests.
 ///
-/// MMX is advertised but its instructions are not implemented yet (they raise #UD): glibc's
-/// x86-64 baseline ISA level, which every Debian library declares it needs, requires the MMX
-/// bit. x86-64 compilers emit MMX only for MMX intrinsics, and glibc itself uses none, so the
-/// dynamically linked programs run so far never execute one. MONITOR, XSAVE/OSXSAVE and AVX
+/// MMX (`MMX`, differential-tested in `MMXDifferentialTests`) is also what glibc's x86-64
+/// baseline ISA level, which every Debian library declares it needs, requires; only the
+/// CVTPI2PS-family conversions between MM and XMM registers are #UD. MONITOR, XSAVE/OSXSAVE and AVX
 /// are not advertised, so glibc's lazy binding takes `_dl_runtime_resolve_fxsave`.
 public enum CPUID {
     public static let vendor: [UInt8] = Array("GenuineIntel".utf8)
@@ -23,8 +22,7 @@ public enum CPUID {
         return w
     }
 
-    /// Leaf 1 EDX bits: FPU (0), TSC (4), CX8 (8), CMOV (15), CLFSH (19), MMX (23, advertised
-    /// only; see above), FXSR (24), SSE (25), SSE2 (26).
+    /// Leaf 1 EDX bits: FPU (0), TSC (4), CX8 (8), CMOV (15), CLFSH (19), MMX (23), FXSR (24), SSE (25), SSE2 (26).
     public static let featuresEDX: UInt32 = (1 << 0) | (1 << 23) | (1 << 4) | (1 << 8) | (1 << 15) | (1 << 19) | (1 << 24) | (1 << 25) | (1 << 26)
     /// Leaf 1 ECX bits: SSE3 (bit 0), SSSE3 (bit 9), CX16 (bit 13), SSE4.1 (bit 19), SSE4.2 (bit 20),
     /// POPCNT (bit 23).
