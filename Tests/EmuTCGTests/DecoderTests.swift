@@ -63,7 +63,10 @@ import Testing
         #expect(a.mnemonic == .packed(.pabsd) && a.operands == [.xmm(1), .xmm(14)])
         let r = try decode([0x66, 0x0F, 0x3A, 0x0F, 0xD3, 0x05])
         #expect(r.mnemonic == .shuffle(.palignr) && r.operands == [.xmm(2), .xmm(3), .immediate(5)] && r.length == 6)
-        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x38, 0x00, 0xC1]) }
+        // Without 66, the MMX form: MM registers ignore REX.
+        let mm = try decode([0x41, 0x0F, 0x38, 0x00, 0xC9])
+        #expect(mm.mnemonic == .mmx(.packed(.pshufb)) && mm.operands == [.mmx(1), .mmx(1)])
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x38, 0x20, 0xC1]) }
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0x38, 0x0C, 0xC1]) }
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0x3A, 0x7F, 0xC1, 0]) }
     }
@@ -95,9 +98,12 @@ import Testing
         #expect(q.mnemonic == .crc32 && q.operandSize == 8 && q.sourceSize == 8 && q.operands[0] == .register(10, size: 8))
         let h = try decode([0xF2, 0x0F, 0x38, 0xF0, 0xCC])
         #expect(h.mnemonic == .crc32 && h.operands == [.register(1, size: 4), .highByte(0)])
-        // PEXTRW's 0F C5 form has no memory operand; the MMX forms (no 66) are #UD.
+        // PEXTRW's 0F C5 form has no memory operand, in either the SSE2 or the MMX form; PINSRW
+        // without 66 is the MMX form.
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0x0F, 0xC5, 0x07, 0x01]) }
-        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xC4, 0xC0, 0x01]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xC5, 0x07, 0x01]) }
+        let mmInsert = try decode([0x0F, 0xC4, 0xC0, 0x01])
+        #expect(mmInsert.mnemonic == .mmx(.insertWord) && mmInsert.operands == [.mmx(0), .register(0, size: 4), .immediate(1)])
         // Without 66 (or with F3) these are #UD.
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x38, 0x17, 0xC1]) }
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x66, 0xF3, 0x0F, 0x3A, 0x0B, 0xC1, 0]) }
@@ -161,8 +167,16 @@ import Testing
         #expect(p.mnemonic == .packed(.pxor) && p.operands == [.xmm(0), .xmm(1)])
         let m = try decode([0x66, 0x0F, 0xD7, 0xC8]) // pmovmskb ecx, xmm0
         #expect(m.mnemonic == .moveMask(.pmovmskb) && m.operands == [.register(1, size: 4), .xmm(0)])
-        // Without 66 these are MMX forms, not implemented: #UD.
-        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xEF, 0xC1]) }
+        // Without 66 these are the MMX forms; with F3 or F2 they are #UD; PUNPCKLQDQ/PUNPCKHQDQ
+        // and PSRLDQ/PSLLDQ have no MMX form.
+        let x = try decode([0x0F, 0xEF, 0xC1])
+        #expect(x.mnemonic == .mmx(.packed(.pxor)) && x.operands == [.mmx(0), .mmx(1)])
+        let k = try decode([0x0F, 0xD7, 0xC8])
+        #expect(k.mnemonic == .mmx(.moveMask) && k.operands == [.register(1, size: 4), .mmx(0)])
+        for code: [UInt8] in [[0xF3, 0x0F, 0xEF, 0xC1], [0xF2, 0x0F, 0xEF, 0xC1], [0x0F, 0x6C, 0xC1], [0x0F, 0x6D, 0xC1],
+                              [0x0F, 0x73, 0xD8, 0x01], [0x0F, 0x73, 0xF8, 0x01], [0x0F, 0xD6, 0xC1], [0xF3, 0x0F, 0xD6, 0x01]] {
+            #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode(code) }
+        }
     }
 
     @Test func undefinedAndOverlongEncodingsAreInvalid() throws {

@@ -409,10 +409,10 @@ import Testing
             m.cpu[gpr: 7] = TestMachine.data + 0x100
             #expect(m.executor.run() == .syscall(at: TestMachine.code + UInt64(code.count)))
         }
-        // LDDQU with a register operand, SSE3/SSSE3 opcodes without their prefix (MMX forms) and
-        // unassigned 0F 38 opcodes are #UD.
+        // LDDQU with a register operand, SSE3 opcodes without their prefix, SSE4.1 ones without 66
+        // (no MMX form) and unassigned 0F 38 opcodes are #UD.
         for code: [UInt8] in [[0xF2, 0x0F, 0xF0, 0xC1], [0x0F, 0x7C, 0xC1], [0xF3, 0x0F, 0xD0, 0xC1],
-                               [0x0F, 0x38, 0x00, 0xC1], [0x66, 0x0F, 0x38, 0x0C, 0xC1], [0x0F, 0x3A, 0x0F, 0xC1, 0x01]] {
+                               [0x0F, 0x38, 0x10, 0xC1], [0x66, 0x0F, 0x38, 0x0C, 0xC1], [0x0F, 0x3A, 0x0E, 0xC1, 0x01]] {
             #expect(m.run(code) == .exception(.invalidOpcode(pc: TestMachine.code)))
         }
     }
