@@ -83,6 +83,12 @@ import Testing
         Form(name: "movq2dq", prefix: 0xF3, opcode: [0xD6], reg: .xmm, hasMemoryForm: false),
         Form(name: "movdq2q", prefix: 0xF2, opcode: [0xD6], rm: .xmm, hasMemoryForm: false),
         Form(name: "emms", opcode: [0x77], hasMemoryForm: false, hasModRM: false),
+        Form(name: "cvtpi2ps", opcode: [0x2A], reg: .xmm),
+        Form(name: "cvtpi2pd", prefix: 0x66, opcode: [0x2A], reg: .xmm),
+        Form(name: "cvtps2pi", opcode: [0x2D], rm: .xmm),
+        Form(name: "cvttps2pi", opcode: [0x2C], rm: .xmm),
+        Form(name: "cvtpd2pi", prefix: 0x66, opcode: [0x2D], rm: .xmm),
+        Form(name: "cvttpd2pi", prefix: 0x66, opcode: [0x2C], rm: .xmm),
         // x87 after MMX without EMMS: movq mm3, [rdi]; fld st(3) onto a full stack (overflow:
         // indefinite); fstp qword [rdi+8]; ffree st(7); fld st(3) (the aliased register, sign and
         // exponent all ones, copied as is even in an unsupported format); fstp.
@@ -103,17 +109,18 @@ import Testing
 
     /// The test program around `instruction`, with RSI at the data block and RDI at its operand.
     static func program(_ instruction: [UInt8]) -> [UInt8] {
-        var code: [UInt8] = [0xDB, 0xE3] // fninit
+        var code: [UInt8] = [0xDB, 0xE3, 0x0F, 0xAE, 0x96, 0xA0, 0, 0, 0] // fninit; ldmxcsr [rsi+160] (0x1F80)
         for i in 0..<8 { code += [0x0F, 0x6F, UInt8(0x46 | i << 3), UInt8(8 * i)] } // movq mmi, [rsi+8i]
         code += [0x0F, 0x77, 0xD9, 0xF6] // emms; fdecstp
         code += instruction
         code += [0x0F, 0xAE, 0x86, 0x00, 0x02, 0x00, 0x00] // fxsave [rsi+512]
         for i in 0..<8 { code += [0x0F, 0x7F, UInt8(0x46 | i << 3), UInt8(64 + 8 * i)] } // movq [rsi+64+8i], mmi
-        return code + [0x0F, 0x77] // emms: the host's x87 stack is left as the caller had it
+        // emms and MXCSR 0x1F80 again: the host's x87 and SSE state as the caller had it.
+        return code + [0x0F, 0x77, 0x0F, 0xAE, 0x96, 0xA0, 0, 0, 0]
     }
 
-    /// FXSAVE bytes compared: FCW, FSW, the abridged tag and the eight 80-bit registers.
-    static let comparedImageBytes = Array(0..<5) + (0..<8).flatMap { i in (32 + 16 * i)..<(42 + 16 * i) }
+    /// FXSAVE bytes compared: FCW, FSW, the abridged tag, MXCSR and the eight 80-bit registers.
+    static let comparedImageBytes = Array(0..<5) + Array(24..<28) + (0..<8).flatMap { i in (32 + 16 * i)..<(42 + 16 * i) }
 
     static func differences(_ forms: [Form], cases: Int, seed: UInt64, memory: Bool = false) throws -> [String] {
         let machine = try TestMachine()
@@ -130,6 +137,7 @@ import Testing
                 var block = [UInt64](repeating: 0, count: 128)
                 for k in 0..<8 { block[k] = SIMDDifferentialTests.lane(&rng) }
                 for k in 16..<18 { block[k] = SIMDDifferentialTests.lane(&rng) }
+                block[20] = 0x1F80
                 var regs = (0..<16).map { _ in UInt64.random(in: 0...UInt64.max, using: &rng) }
                 regs[4] = 0
                 let xmm = (0..<32).map { _ in SIMDDifferentialTests.lane(&rng) }

@@ -9,9 +9,9 @@
 /// LAHF/SAHF in 64-bit mode and LZCNT (ABM). Every one of those has differential or execution
 /// tests in EmuTCGTests.
 ///
-/// MMX (`MMX`, differential-tested in `MMXDifferentialTests`) is also what glibc's x86-64
-/// baseline ISA level, which every Debian library declares it needs, requires; only the
-/// CVTPI2PS-family conversions between MM and XMM registers are #UD. MONITOR, XSAVE/OSXSAVE and AVX
+/// MMX (`MMX`, differential-tested in `MMXDifferentialTests`, the CVTPI2PS-family conversions
+/// included) is also what glibc's x86-64 baseline ISA level, which every Debian library declares
+/// it needs, requires. MONITOR, XSAVE/OSXSAVE and AVX
 /// are not advertised, so glibc's lazy binding takes `_dl_runtime_resolve_fxsave`.
 public enum CPUID {
     public static let vendor: [UInt8] = Array("GenuineIntel".utf8)

@@ -542,8 +542,18 @@ private struct Cursor {
             let m = try modrm()
             let pop: PackedOp = op == 0x14 ? (p66 ? .punpcklqdq : .unpcklps) : (p66 ? .unpckhpd : .unpckhps)
             return make(.packed(pop), 16, [.xmm(m.reg), xmmOrMemory(m)])
+        case 0x2A where !pF3 && !pF2:
+            // CVTPI2PS (no prefix), CVTPI2PD (66): xmm, mm/m64
+            let m = try modrm()
+            let conversion: FloatConversion = p66 ? .packedInt32ToDouble : .packedInt32ToSingle
+            return make(.mmx(.convertToXMM(conversion, fromRegister: m.memory == nil)), 8, [.xmm(m.reg), mmOrMemory(m)])
+        case 0x2C where !pF3 && !pF2, 0x2D where !pF3 && !pF2:
+            // CVT(T)PS2PI mm, xmm/m64 (no prefix), CVT(T)PD2PI mm, xmm/m128 (66)
+            let m = try modrm()
+            let conversion: FloatConversion = p66 ? (op == 0x2C ? .packedDoubleToInt32Truncating : .packedDoubleToInt32)
+                                                  : (op == 0x2C ? .packedSingleToInt32Truncating : .packedSingleToInt32)
+            return make(.mmx(.convertFromXMM(conversion)), 8, [.mmx(m.reg & 7), xmmOrMemory(m)], source: p66 ? 16 : 8)
         case 0x2A:
-            guard pF3 || pF2 else { throw invalid } // CVTPI2PS/PD (MMX) not implemented
             let m = try modrm()
             let s = rexW ? 8 : 4
             return make(.convertIntegerToFloat(double: pF2), 16, [.xmm(m.reg), rmOperand(m, size: s)], source: s)

@@ -24,6 +24,13 @@ public enum MMXOperation: Sendable, Equatable {
     case insertWord
     /// MASKMOVQ mm1, mm2: the bytes of mm1 whose mm2 byte has its top bit set, stored at [RDI].
     case maskMove
+    /// CVTPI2PS/CVTPI2PD xmm, mm/m64 (the `IRHelper.mmx` destination is the XMM register): two
+    /// int32 lanes converted by the SSE helper; CVTPI2PS keeps the XMM register's high half. Only
+    /// an MM source switches the x87 to MMX state.
+    case convertToXMM(FloatConversion, fromRegister: Bool)
+    /// CVT(T)PS2PI mm, xmm/m64 and CVT(T)PD2PI mm, xmm/m128: two int32 lanes into mm; the
+    /// source is args [low, high].
+    case convertFromXMM(FloatConversion)
 
     /// Whether the operation produces a value for a destination that is not an MM register.
     public var producesResult: Bool {

@@ -27,6 +27,21 @@ enum MMX {
             s[StateSlot.fpuEmpty] = 0xFF
             return 0
         }
+        if case .convertToXMM(let conversion, let fromRegister) = op {
+            let slot = StateSlot.xmm(mm)
+            let v = try FloatHelpers.convert(s, conversion, (s[slot], s[slot + 1]), (source, 0), pc: pc)
+            s[slot] = v.0
+            if conversion == .packedInt32ToDouble { s[slot + 1] = v.1 }
+            if fromRegister { s[StateSlot.fpuTop] = 0; s[StateSlot.fpuEmpty] = 0 }
+            return 0
+        }
+        if case .convertFromXMM(let conversion) = op {
+            let v = try FloatHelpers.convert(s, conversion, (0, 0), (source, address), pc: pc)
+            s[StateSlot.fpuTop] = 0
+            s[StateSlot.fpuEmpty] = 0
+            setRegister(s, mm, v.0)
+            return 0
+        }
         s[StateSlot.fpuTop] = 0
         s[StateSlot.fpuEmpty] = 0
         let d = register(s, mm)
@@ -57,7 +72,7 @@ enum MMX {
             for i in 0..<8 where (source >> UInt64(8 * i + 7)) & 1 != 0 {
                 try m.store(address &+ UInt64(i), (d >> UInt64(8 * i)) & 0xFF, size: 1, pc: pc)
             }
-        case .emms:
+        case .emms, .convertToXMM, .convertFromXMM:
             break
         }
         return 0

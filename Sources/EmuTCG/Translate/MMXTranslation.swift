@@ -12,6 +12,27 @@ extension InstructionEmitter {
         switch op {
         case .emms:
             break
+        case .convertToXMM:
+            guard ops.count == 2, case .xmm(let x) = ops[0] else { return ud }
+            mm = x
+            switch ops[1] {
+            case .mmx(let k): source = b.get(MMX.slot(k))
+            case .memory(let m): source = b.load(address(m), size: 8, pc: pc)
+            default: return ud
+            }
+        case .convertFromXMM:
+            guard ops.count == 2, case .mmx(let r) = ops[0] else { return ud }
+            mm = r
+            switch ops[1] {
+            case .xmm(let x):
+                // CVT(T)PS2PI reads only the low two singles (no flags from the others).
+                source = b.get(StateSlot.xmm(x))
+                if i.sourceSize == 16 { target = b.get(StateSlot.xmm(x) + 1) }
+            case .memory(let m):
+                if i.sourceSize == 16 { (source, target) = xmmSource(ops[1], aligned: true) }
+                else { source = b.load(address(m), size: 8, pc: pc) }
+            default: return ud
+            }
         case .store, .moveMask, .extractWord:
             guard ops.count >= 2, case .mmx(let r) = ops[1] else { return ud }
             mm = r
