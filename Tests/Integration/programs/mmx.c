@@ -1,6 +1,7 @@
 /* MMX: <mmintrin.h>/<xmmintrin.h> intrinsics on __m64 plus inline assembly that names the MM
  * registers (GCC may carry __m64 intrinsics out in SSE registers on x86-64, so the assembly
- * makes sure real MMX instructions run), EMMS before x87 code, and the x87 view of the
+ * makes sure real MMX instructions run), conversions between MM and XMM registers, EMMS before
+ * x87 code, and the x87 view of the
  * registers after MMX code without EMMS (FNSTENV: TOP and tags; FSTP of an aliased value). */
 #include <mmintrin.h>
 #include <xmmintrin.h>
@@ -42,6 +43,18 @@ int main(void) {
         "emms"
         : : "r"(out), "r"(in) : "memory", "mm0", "mm1", "mm2", "mm3");
     for (int k = 0; k < 4; k++) printf("mm%d %016llx\n", k, (unsigned long long)out[k]);
+
+    /* Conversions between MM and XMM registers: CVTPI2PS, CVTPS2PI, CVTTPD2PI. */
+    float f[4] = {1.5f, -2.5f, 1e10f, 7.25f};
+    double dd[2] = {-3.75, 2147483647.5};
+    int32_t cv[6];
+    __asm__ volatile(
+        "movups (%1), %%xmm0\n\t" "cvtps2pi %%xmm0, %%mm0\n\t" "cvttps2pi %%xmm0, %%mm1\n\t"
+        "movupd (%2), %%xmm1\n\t" "cvttpd2pi %%xmm1, %%mm2\n\t"
+        "movq %%mm0, (%0)\n\t" "movq %%mm1, 8(%0)\n\t" "movq %%mm2, 16(%0)\n\t"
+        "cvtpi2ps %%mm2, %%xmm0\n\t" "movups %%xmm0, (%1)\n\t" "emms"
+        : : "r"(cv), "r"(f), "r"(dd) : "memory", "mm0", "mm1", "mm2", "xmm0", "xmm1");
+    printf("cvt %d %d %d %d %d %d / %g %g %g %g\n", cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], f[0], f[1], f[2], f[3]);
 
     /* x87 after EMMS works as usual. */
     volatile long double x = 1.0L;
