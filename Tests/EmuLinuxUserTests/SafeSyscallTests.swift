@@ -13,7 +13,11 @@ import Testing
         defer { close(fds[0]); close(fds[1]) }
         var byte: UInt8 = 0
         let readEmpty = { withUnsafeMutablePointer(to: &byte) { emu_safe_syscall(0, Int(fds[0]), Int(bitPattern: $0), 1, 0, 0, 0) } }
+        // The words are per host thread, and this test runs on a pool thread that an earlier test
+        // (a guest thread's mask, a kick) may have used: start from a clean state, leave one.
+        emu_set_guest_blocked_signals(0)
         _ = emu_take_host_signals()
+        defer { emu_set_guest_blocked_signals(0); _ = emu_take_host_signals() }
         #expect(readEmpty() == -Int(EAGAIN)) // nothing pending: the kernel is entered
         #expect(emu_forward_host_signal(SIGUSR1) == 0)
         // Test-runner threads may block SIGUSR1; this thread must take it.
