@@ -427,10 +427,9 @@ public final class VhostUserBackEnd: Sendable {
                 if let inflight, inflight.covers(queue: i, ringSize: Int(configuration.size)) {
                     // What the region marks was taken by an earlier back end: resubmit it, and
                     // take new requests from past it (requests are taken in ring order).
-                    do { (resubmit, counter) = try inflight.recover(queue: i, ringSize: Int(configuration.size), ringUsedIndex: used) } catch {
-                        if kickFD >= 0 { close(kickFD) }
-                        throw error
-                    }
+                    // A refusal is closed below, once: closing `kickFD` here too closed whatever
+                    // had reused its number in between (another ring's kick fd, a loop's wake-up).
+                    (resubmit, counter) = try inflight.recover(queue: i, ringSize: Int(configuration.size), ringUsedIndex: used)
                     base = used &+ UInt16(resubmit.count)
                 }
                 queue = try SplitVirtqueue(configuration, memory: memory, resumingAt: base, usedIndex: used)
