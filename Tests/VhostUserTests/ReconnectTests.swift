@@ -54,6 +54,24 @@ struct ReconnectTests {
         #expect(try await echo(rig, 4) == [4, 4, 4])
     }
 
+    /// A packed ring's position (indices and wrap counters) died with the old back end and the
+    /// device does not guess it: it asks for a reset, says why, and works again after it.
+    @Test func aPackedRingMakesTheDeviceAskForAResetOnReconnectThenItRecovers() async throws {
+        var handler = EchoHandler()
+        handler.features.insert(.ringPacked)
+        let rig = try VhostRig(handler: handler, reconnects: true)
+        try rig.initialize(features: [.ringPacked])
+        #expect(try await echo(rig, 5) == [5, 5, 5])
+        rig.backEnd.stop()
+        try await waitUntil { rig.transport.core.status.contains(.deviceNeedsReset) }
+        #expect(rig.transport.core.status.contains(.deviceNeedsReset))
+        #expect(rig.device.brokenReason?.contains("packed") == true, "\(rig.device.brokenReason ?? "no reason")")
+        rig.driver.reset()
+        try rig.initialize(features: [.ringPacked])
+        #expect(rig.device.brokenReason == nil)
+        #expect(try await echo(rig, 6) == [6, 6, 6])
+    }
+
     @Test func withoutAReconnectorTheDeviceStaysBrokenAfterAReset() async throws {
         let rig = try VhostRig(handler: EchoHandler())
         try rig.initialize()
