@@ -123,7 +123,17 @@ public final class EventLoop: Sendable {
         defer { waker.cancel() }
         while !condition() {
             if clock.now >= deadline { return false }
-            iterateOwning(blocking: true)
+            guard g_main_context_acquire(context) != 0 else {
+                usleep(100)  // another thread iterates or owns the loop (see `iterateOwning`)
+                continue
+            }
+            defer { g_main_context_release(context) }
+            // Looked at again while owning the context: another thread's iteration may have
+            // dispatched (and so disarmed) the waker since the look above, and a poll without it
+            // could block forever. Only an owner dispatches, so from here until the poll the
+            // waker is either still armed or its deadline has passed.
+            if clock.now >= deadline { return false }
+            g_main_context_iteration(context, 1)
         }
         return true
     }
