@@ -50,6 +50,29 @@ final class TestHostThread {
         return t
     }
 
+    /// FUTEX_WAKE_OP stores into its second word; when that word is translated code, the
+    /// translation must go, as for any guest store.
+    @Test func wakeOpStoringIntoCodeDropsItsTranslation() throws {
+        let (p, path) = try Self.process()
+        defer { unlink(path) }
+        let t = p.mainThread
+        let page: UInt64 = 0x2000_0000
+        try p.memory.map(page, length: 0x1000, [.read, .write, .execute])
+        // page+3: mov eax, 1; syscall — the immediate is the aligned word at page+4.
+        #expect(p.memory.poke(page + 3, [0xB8, 0x01, 0x00, 0x00, 0x00, 0x0F, 0x05]))
+        func runOnce() -> UInt64 {
+            t.cpu.rip = page + 3
+            _ = t.executor.run()
+            return t.cpu[gpr: 0]
+        }
+        #expect(runOnce() == 1)
+        // FUTEX_OP_SET of 7 into the second word, compare always true; nobody to wake.
+        let wakeOp = SyscallArgs(values: (Self.word, 5 | 128, 1, 0, page + 4, 7 << 12))
+        #expect(ThreadSyscalls.futex(t, wakeOp) >= 0)
+        #expect(p.memory.read(page + 4, count: 4) == [7, 0, 0, 0])
+        #expect(runOnce() == 7, "the block translated before the store ran again")
+    }
+
     @Test func futexChecksTheGuestWordFirst() throws {
         let (p, path) = try Self.process()
         defer { unlink(path) }

@@ -129,7 +129,10 @@ enum ThreadSyscalls {
         }
         let r = Int64(p.blockingSyscall(202, Int(bitPattern: word), Int(truncatingIfNeeded: a[1]), Int(truncatingIfNeeded: a[2]),
                                         arg3, arg4, Int(truncatingIfNeeded: a[5])))
-        if r >= 0 && ([6, 7, 8, 5].contains(op)) { p.memory.didWrite(a[0], length: 4) }
+        // The kernel wrote a guest word: the PI operations the first, WAKE_OP the second (a page
+        // that holds translated code must drop it, as for any guest store).
+        if r >= 0 && [6, 7, 8].contains(op) { p.memory.didWrite(a[0], length: 4) }
+        if r >= 0 && op == 5 { p.memory.didWrite(a[4], length: 4) }
         return r
     }
 }
