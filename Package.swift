@@ -82,13 +82,13 @@ let package = Package(
             dependencies: ["EmuCore", "NinePServer", "BlockLayer", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
-        // Block drivers, the node graph, device backends and drained sections (issue 4).
+        // Block drivers, the node graph, device backends and drained sections.
         .target(
             name: "BlockLayer",
             dependencies: ["EmuCore", "CEmuSystem", "CLibAIO", "CZlib"],
             swiftSettings: strictSwift6
         ),
-        // x86-64 by dynamic translation: decoder, IR, front end, portable back end (issue 7).
+        // x86-64 by dynamic translation: decoder, IR, front end, portable back end.
         .target(
             name: "EmuTCG",
             // CEmuSystem: SSE floating point on the host's SSE unit under the guest's MXCSR.
@@ -96,7 +96,7 @@ let package = Package(
             dependencies: ["CEmuSystem", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
-        // Linux user mode on EmuTCG: ELF loader, initial stack, table-driven syscalls (issue 7).
+        // Linux user mode on EmuTCG: ELF loader, initial stack, table-driven syscalls.
         .target(
             name: "EmuLinuxUser",
             dependencies: ["EmuTCG", "CEmuSystem", .product(name: "Atomics", package: "swift-atomics")],
@@ -107,7 +107,7 @@ let package = Package(
             dependencies: ["EmuVirtio", "EmuCore", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
-        // vhost-user front end, devices and a small back end (issue 6); CEmuSystem for SCM_RIGHTS.
+        // vhost-user front end, devices and a small back end; CEmuSystem for SCM_RIGHTS.
         .target(
             name: "VhostUser",
             dependencies: ["EmuVirtio", "EmuCore", "CEmuSystem"],

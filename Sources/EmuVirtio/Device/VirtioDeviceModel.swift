@@ -1,7 +1,7 @@
 import EmuCore
 import Synchronization
 
-/// What a virtio device model implements; a transport (``VirtioMMIOTransport``, later PCI) does
+/// What a virtio device model implements; a transport (``VirtioMMIOTransport``, ``VirtioPCITransport``) does
 /// the rest: registers, feature negotiation, the status machine, queue set-up and interrupts.
 ///
 /// The transport guarantees: ``start(_:)`` only after the driver set `DRIVER_OK` with accepted
