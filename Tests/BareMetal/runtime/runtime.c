@@ -210,19 +210,26 @@ int try_exec(u64 va) {
     return probe(do_exec, &a);
 }
 
-static void print_fault(int vec) {
+u64 fault_ec_mask = ~0UL;
+
+static void print_fault(int vec, const struct fault *f) {
     if (vec < 0) { puts_dbg("no fault"); return; }
     kprintf("#%s", vec < 32 ? vec_names[vec] : "INT");
-    if (has_error_code((u64)vec)) kprintf(" ec=%#lx", last_fault.ec);
-    if (vec == 14) kprintf(" cr2=%#lx", last_fault.cr2);
+    if (has_error_code((u64)vec)) kprintf(" ec=%#lx", f->ec & fault_ec_mask);
+    if (vec == 14) kprintf(" cr2=%#lx", f->cr2);
 }
 
 void check_fault(const char *name, int vec, int want_vec, u64 want_ec, u64 want_cr2) {
+    check_fault_of(name, vec, &last_fault, want_vec, want_ec, want_cr2);
+}
+
+void check_fault_of(const char *name, int vec, const struct fault *f, int want_vec, u64 want_ec, u64 want_cr2) {
+    want_ec &= fault_ec_mask;
     kprintf("%s: ", name);
-    print_fault(vec);
+    print_fault(vec, f);
     int ok = vec == want_vec;
-    if (ok && vec >= 0 && has_error_code((u64)vec)) ok = last_fault.ec == want_ec;
-    if (ok && vec == 14) ok = last_fault.cr2 == want_cr2;
+    if (ok && vec >= 0 && has_error_code((u64)vec)) ok = (f->ec & fault_ec_mask) == want_ec;
+    if (ok && vec == 14) ok = f->cr2 == want_cr2;
     if (!ok) {
         puts_dbg(" FAIL (want ");
         if (want_vec < 0) puts_dbg("no fault");
@@ -280,6 +287,10 @@ void map_page(u64 va, u64 pa, u64 flags) {
 /* ------------------------------------------------------------ CPL 3 */
 u8 user_stack[8192] USER_DATA __attribute__((aligned(16)));
 static u64 user_exit_value;
+
+USER_TEXT void user_read8(u64 va) { user_syscall(SYS_EXIT, *(volatile u8 *)va); }
+USER_TEXT void user_write8(u64 va) { *(volatile u8 *)va = 0x5A; user_syscall(SYS_EXIT, 0); }
+USER_TEXT void user_exec(u64 va) { ((void (*)(void))va)(); user_syscall(SYS_EXIT, 0); }
 
 struct syscall_frame { u64 rax, rdi, rsi, rdx, r10, r8, r9, rcx, r11, rsp; };
 

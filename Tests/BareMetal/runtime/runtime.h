@@ -74,6 +74,10 @@ int try_exec(u64 va);
 /* Prints "NAME: #VEC ec=.. [cr2=..]" or "NAME: no fault", and checks against the wanted ones
    (want_vec -1: no fault; want_cr2 used for #PF only). */
 void check_fault(const char *name, int vec, int want_vec, u64 want_ec, u64 want_cr2);
+/* The same for a saved fault. */
+void check_fault_of(const char *name, int vec, const struct fault *f, int want_vec, u64 want_ec, u64 want_cr2);
+/* Error-code bits printed and compared (all unless a test masks some). */
+extern u64 fault_ec_mask;
 
 /* ------------------------------------------------------------ TSS */
 struct tss {
@@ -131,6 +135,18 @@ i64 run_user(void (*fn)(u64), u64 arg);
 #define SYS_EXIT 0
 #define SYS_ECHO 1          /* returns its argument + 1 */
 #define SYS_FRAME 2         /* returns the value of RCX (the user's RIP) the kernel saw */
+/* A system call from user code (inlined into USER_TEXT functions). */
+static inline __attribute__((always_inline)) u64 user_syscall(u64 nr, u64 a) {
+    u64 r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a) : "rcx", "r11", "memory");
+    return r;
+}
+/* User-mode probes for run_user: read a byte (exit value: the byte), write 0x5A, call VA. */
+void user_read8(u64 va);
+void user_write8(u64 va);
+void user_exec(u64 va);
+/* The vector that ended a run_user, or -1 when the user code exited (for check_fault). */
+static inline int user_fault(i64 r) { return r < 0 ? (int)(-1 - r) : -1; }
 extern u8 user_stack[];
 #define USER_STACK_TOP ((u64)user_stack + 8192)
 extern u64 syscall_user_rsp;
