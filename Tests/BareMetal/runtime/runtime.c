@@ -214,7 +214,8 @@ u64 fault_ec_mask = ~0UL;
 
 static void print_fault(int vec, const struct fault *f) {
     if (vec < 0) { puts_dbg("no fault"); return; }
-    kprintf("#%s", vec < 32 ? vec_names[vec] : "INT");
+    if (vec < 32) kprintf("#%s", vec_names[vec]);
+    else kprintf("vector %#x", vec);
     if (has_error_code((u64)vec)) kprintf(" ec=%#lx", f->ec & fault_ec_mask);
     if (vec == 14) kprintf(" cr2=%#lx", f->cr2);
 }
@@ -234,7 +235,8 @@ void check_fault_of(const char *name, int vec, const struct fault *f, int want_v
         puts_dbg(" FAIL (want ");
         if (want_vec < 0) puts_dbg("no fault");
         else {
-            kprintf("#%s", want_vec < 32 ? vec_names[want_vec] : "INT");
+            if (want_vec < 32) kprintf("#%s", vec_names[want_vec]);
+            else kprintf("vector %#x", want_vec);
             if (has_error_code((u64)want_vec)) kprintf(" ec=%#lx", want_ec);
             if (want_vec == 14) kprintf(" cr2=%#lx", want_cr2);
         }

@@ -83,8 +83,7 @@ extern u64 fault_ec_mask;
 struct tss {
     u32 reserved0;
     u64 rsp[3];
-    u64 reserved1;
-    u64 ist[8];                 /* ist[1..7]; ist[0] is the reserved slot */
+    u64 ist[8];                 /* ist[1..7]; ist[0] is the reserved quadword before IST1 */
     u64 reserved2;
     u16 reserved3;
     u16 iomap_base;
