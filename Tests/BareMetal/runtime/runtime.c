@@ -107,7 +107,7 @@ int memcmp(const void *a, const void *b, size_t n) {
 
 /* ------------------------------------------------------------ IDT, TSS, traps */
 u64 idt[512] __attribute__((aligned(16)));
-struct tss tss __attribute__((aligned(16)));
+struct tss_block tss_block __attribute__((aligned(16)));
 u8 ist_stacks[7][4096] __attribute__((aligned(4096)));
 static u8 rsp0_stack[8192] __attribute__((aligned(16)));
 static trap_handler handlers[256];
@@ -305,6 +305,13 @@ u64 syscall_dispatch(struct syscall_frame *s) {
         return s->rdi + 1;
     case SYS_FRAME:
         return s->rcx;
+    case SYS_KFLAGS:
+        return read_flags();
+    case SYS_KSEGS: {
+        u16 cs, ss;
+        __asm__ volatile("mov %%cs, %0; mov %%ss, %1" : "=r"(cs), "=r"(ss));
+        return cs | (u64)ss << 16;
+    }
     default:
         return (u64)-1;
     }
@@ -350,10 +357,12 @@ NORETURN void rt_main(void) {
     }
 
     /* The TSS: RSP0, IST1..7, no I/O bitmap (its base is past the limit). */
+    _Static_assert(sizeof(struct tss64) == 104, "TSS layout");
     tss.rsp[0] = (u64)rsp0_stack + sizeof rsp0_stack;
     for (int i = 1; i <= 7; i++) tss.ist[i] = IST_TOP(i);
-    tss.iomap_base = sizeof tss;
-    u64 base = (u64)&tss, limit = sizeof tss - 1;
+    memset(tss_block.iomap, 0xFF, sizeof tss_block.iomap);
+    tss.iomap_base = TSS_NO_IOMAP;
+    u64 base = (u64)&tss_block, limit = sizeof tss_block - 1;
     u64 *d = &gdt[SEL_TSS / 8];
     d[0] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89UL << 40) | (((limit >> 16) & 0xF) << 48) |
            (((base >> 24) & 0xFF) << 56);

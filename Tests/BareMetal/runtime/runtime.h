@@ -80,7 +80,7 @@ void check_fault_of(const char *name, int vec, const struct fault *f, int want_v
 extern u64 fault_ec_mask;
 
 /* ------------------------------------------------------------ TSS */
-struct tss {
+struct tss64 {
     u32 reserved0;
     u64 rsp[3];
     u64 ist[8];                 /* ist[1..7]; ist[0] is the reserved quadword before IST1 */
@@ -88,7 +88,12 @@ struct tss {
     u16 reserved3;
     u16 iomap_base;
 } __attribute__((packed));
-extern struct tss tss;
+/* The TSS and the I/O permission bitmap after it (inside the TSS limit). iomap_base starts past
+   the bitmap's end: no bitmap, every port faults at CPL 3 unless IOPL = 3. */
+struct tss_block { struct tss64 tss; u8 iomap[8192 + 1]; } __attribute__((packed));
+extern struct tss_block tss_block;
+#define tss (tss_block.tss)
+#define TSS_NO_IOMAP ((u16)sizeof(struct tss_block))
 extern u8 ist_stacks[7][4096];
 #define IST_TOP(n) ((u64)ist_stacks[(n) - 1] + 4096)
 extern u64 gdt[];
@@ -134,6 +139,8 @@ i64 run_user(void (*fn)(u64), u64 arg);
 #define SYS_EXIT 0
 #define SYS_ECHO 1          /* returns its argument + 1 */
 #define SYS_FRAME 2         /* returns the value of RCX (the user's RIP) the kernel saw */
+#define SYS_KFLAGS 3        /* returns RFLAGS inside the kernel (after SFMASK) */
+#define SYS_KSEGS 4         /* returns CS | SS << 16 inside the kernel */
 /* A system call from user code (inlined into USER_TEXT functions). */
 static inline __attribute__((always_inline)) u64 user_syscall(u64 nr, u64 a) {
     u64 r;
