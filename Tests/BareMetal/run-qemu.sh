@@ -23,7 +23,7 @@ cpu=${QEMU_CPU:-qemu64,vendor=GenuineIntel,+ssse3,+sse4.1,+sse4.2,+popcnt,+pdpe1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 timeout --kill-after=5 "$limit" "$qemu" -machine pc -accel tcg -cpu "$cpu" -smp 1 -m 128M \
-    -nodefaults -nographic -no-reboot -monitor none -serial none \
+    -nodefaults -nographic -no-reboot -monitor none -serial null \
     -chardev file,id=dbg,path="$work/report" -device isa-debugcon,iobase=0xe9,chardev=dbg \
     -device isa-debug-exit,iobase=0xf4,iosize=4 \
     -kernel "$image" > "$work/qemu.out" 2>&1
