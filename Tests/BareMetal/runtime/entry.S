@@ -16,18 +16,21 @@ multiboot_header:
     .code32
     .globl _start
 _start:
+    mov %eax, boot_magic                /* the loader's magic and information pointer (in .data) */
+    mov %ebx, boot_info
+    mov %cr0, %eax                      /* and the state it left: CR0 and EFLAGS */
+    mov %eax, boot_cr0
+    mov $boot_stack_top, %esp
+    pushfl
+    pop %eax
+    mov %eax, boot_eflags
     cli
     cld
-    mov %eax, %esi                      /* keep the loader's magic and information pointer */
-    mov %ebx, %ebp
     mov $__bss_start, %edi              /* the loader zeroes bss too; do it anyway */
     mov $__bss_end, %ecx
     sub %edi, %ecx
     xor %eax, %eax
     rep stosb
-    mov %esi, boot_magic
-    mov %ebp, boot_info
-    mov $boot_stack_top, %esp
 
     lgdt gdtr
     ljmp $SEL_KCODE32, $1f
@@ -264,10 +267,12 @@ gdtr:
     .word gdt_end - gdt - 1
     .quad gdt
 
-    .globl boot_magic, boot_info
+    .globl boot_magic, boot_info, boot_cr0, boot_eflags
     .align 8
 boot_magic: .long 0
 boot_info:  .long 0
+boot_cr0:   .long 0
+boot_eflags: .long 0
 
 /* Boot page tables: the first 4 GiB identity-mapped, the first 2 MiB with 4 KiB pages, the rest
    with 2 MiB pages, 3..4 GiB (MMIO) uncached. Every non-leaf entry allows user and write, so the

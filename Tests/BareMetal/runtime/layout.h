@@ -21,7 +21,7 @@
 #define CR0_WP  (1 << 16)
 #define CR0_NW  (1 << 29)
 #define CR0_CD  (1 << 30)
-#define CR0_PG  (1 << 31)
+#define CR0_PG  0x80000000
 
 #define CR4_PSE        (1 << 4)
 #define CR4_PAE        (1 << 5)
