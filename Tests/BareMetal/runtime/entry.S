@@ -250,12 +250,13 @@ enter_user:
     .globl gdt
 gdt:
     .quad 0                             /* 0x00 null */
-    .quad 0x00AF9A000000FFFF            /* 0x08 kernel code, 64-bit */
-    .quad 0x00CF92000000FFFF            /* 0x10 kernel data, flat */
-    .quad 0x00CFFA000000FFFF            /* 0x18 user code, 32-bit */
-    .quad 0x00CFF2000000FFFF            /* 0x20 user data, flat */
-    .quad 0x00AFFA000000FFFF            /* 0x28 user code, 64-bit */
-    .quad 0x00CF9A000000FFFF            /* 0x30 kernel code, 32-bit */
+    /* Accessed bits preset: loading a selector never has to write the GDT. */
+    .quad 0x00AF9B000000FFFF            /* 0x08 kernel code, 64-bit */
+    .quad 0x00CF93000000FFFF            /* 0x10 kernel data, flat */
+    .quad 0x00CFFB000000FFFF            /* 0x18 user code, 32-bit */
+    .quad 0x00CFF3000000FFFF            /* 0x20 user data, flat */
+    .quad 0x00AFFB000000FFFF            /* 0x28 user code, 64-bit */
+    .quad 0x00CF9B000000FFFF            /* 0x30 kernel code, 32-bit */
     .fill GDT_SPARE, 8, 0               /* 0x38..: free for the tests */
     .globl gdt_tss
 gdt_tss:
