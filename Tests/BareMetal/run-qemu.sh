@@ -6,7 +6,9 @@
 #
 # The machine: `pc` (i440FX), one CPU, 128 MiB, the pinned CPU model below, -no-reboot, no
 # default devices; the kernel is loaded by QEMU's Multiboot loader (-kernel). isa-debug-exit at
-# 0xF4 turns the kernel's write of V into QEMU's exit status (V << 1) | 1.
+# 0xF4 turns the kernel's write of V into QEMU's exit status (V << 1) | 1. The command line
+# "arch-only=skip" tells the kernels not to run the checks where QEMU 7.2's TCG is known to
+# deviate from the SDM (their lines start with "arch-only "; see README.md).
 # Usage: Tests/BareMetal/run-qemu.sh IMAGE [TIMEOUT-SECONDS]
 set -u
 image=${1:?usage: $0 IMAGE [TIMEOUT-SECONDS]}
@@ -26,7 +28,7 @@ timeout --kill-after=5 "$limit" "$qemu" -machine pc -accel tcg -cpu "$cpu" -smp 
     -nodefaults -nographic -no-reboot -monitor none -serial null \
     -chardev file,id=dbg,path="$work/report" -device isa-debugcon,iobase=0xe9,chardev=dbg \
     -device isa-debug-exit,iobase=0xf4,iosize=4 \
-    -kernel "$image" > "$work/qemu.out" 2>&1
+    -kernel "$image" -append "arch-only=skip" > "$work/qemu.out" 2>&1
 status=$?
 cat "$work/report" 2>/dev/null
 case $status in

@@ -129,6 +129,14 @@ void test_main(void) {
     fault_ec_mask = 6;
     check_fault("np.external", v, 11, 0x46 * 8 + 3, 0);
     fault_ec_mask = ~0UL;
+    if (arch_only("np.external.full-ec")) {
+        set_gate(0x46, isr_stub(0x46), 0xE, 0, 0, 0);
+        self_ipi(0x46);
+        v = probe((void (*)(void *))call, sti_shadow);
+        lapic_eoi();
+        set_gate(0x46, isr_stub(0x46), 0xE, 0, 0, 1);
+        check_fault("arch-only np.external.full-ec", v, 11, 0x46 * 8 + 3, 0);
+    }
 
     /* MOV SS: no single-step trap after it; the next one comes after the following instruction. */
     set_handler(1, db_handler);

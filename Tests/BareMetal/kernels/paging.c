@@ -170,9 +170,20 @@ void test_main(void) {
     check_fault("gp.noncanonical.read", try_read(0x0000800000000000UL, 1, NULL), 13, 0, 0);
     check_fault("gp.noncanonical.write", try_write(0xFFFF7FFFFFFFFFF8UL, 8, 0), 13, 0, 0);
     check_fault("gp.noncanonical.fetch", try_exec(0x0001000000000000UL), 13, 0, 0);
-    /* Not reported: the saved RIP of a branch to a non-canonical address (the processor faults
-       on the branch, QEMU 7.2's TCG on the target) and #SS(0) for a non-canonical access through
-       RBP (QEMU 7.2's TCG raises #GP(0)). do_ss_probe is kept for a runner that gets it right. */
-    ss_va = 0x8000000000000000UL;
-    (void)do_ss_probe;
+    /* Architecture-only: a branch to a non-canonical address faults on the branch (QEMU 7.2's
+       TCG: on the target), and a non-canonical access through RBP raises #SS(0) (QEMU: #GP(0)). */
+    if (arch_only("gp.noncanonical.fetch.rip")) {
+        try_exec(0x0001000000000000UL);
+        check("arch-only gp.noncanonical.fetch.rip-is-the-call", last_fault.rip < 0x200000);
+    }
+    if (arch_only("ss.noncanonical.rbp")) {
+        ss_va = 0x8000000000000000UL;
+        check_fault("arch-only ss.noncanonical.rbp", probe(do_ss_probe, NULL), 12, 0, 0);
+    }
+    /* Architecture-only: a reserved-bit fault sets P in the error code (QEMU 7.2's TCG: clear). */
+    if (arch_only("pf.rsvd.p-bit")) {
+        map_page(W + 0xA000, (u64)data | (1UL << 51), PTE_P | PTE_W);
+        check_fault("arch-only pf.rsvd.pte.read.p-bit", try_read(W + 0xA000, 1, NULL), 14, PF_P | PF_RSVD, W + 0xA000);
+        check_fault("arch-only 2m.rsvd.read.p-bit", try_read(W2 + 0x400000, 1, NULL), 14, PF_P | PF_RSVD, W2 + 0x400000);
+    }
 }

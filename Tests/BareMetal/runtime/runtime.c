@@ -4,7 +4,7 @@
 extern const char test_name[];
 extern u8 __user_start[], __user_end[];
 extern void *isr_table[256];
-extern u32 boot_magic;
+extern u32 boot_magic, boot_info;
 
 int failures;
 
@@ -85,6 +85,25 @@ NORETURN void finish(void) {
 }
 
 void expect_reset(void) { puts_dbg("EXPECT END reset\n"); }
+
+static int arch_only_checked = 1;
+
+int arch_only(const char *name) {
+    if (!arch_only_checked) kprintf("arch-only %s: not checked on this runner\n", name);
+    return arch_only_checked;
+}
+
+/* Reads the Multiboot command line (flags bit 2) for "arch-only=skip". */
+static void parse_cmdline(u32 info) {
+    if (!info || !(*(volatile u32 *)(u64)info & 4)) return;
+    const char *c = (const char *)(u64) * (volatile u32 *)(u64)(info + 16);
+    const char *key = "arch-only=skip";
+    for (; c && *c; c++) {
+        int i = 0;
+        while (key[i] && c[i] == key[i]) i++;
+        if (!key[i]) { arch_only_checked = 0; return; }
+    }
+}
 
 /* ------------------------------------------------------------ tiny libc */
 void *memset(void *d, int c, size_t n) {
@@ -347,6 +366,8 @@ NORETURN void rt_main(void) {
     kprintf("BEGIN %s\n", test_name);
     check("boot.multiboot-magic", boot_magic == 0x2BADB002);
     check("boot.long-mode", (rdmsr(MSR_EFER) & EFER_LMA) != 0);
+
+    if (boot_magic == 0x2BADB002) parse_cmdline(boot_info);
 
     /* The null page is not mapped; the user pages are user-accessible. */
     boot_pt[0] = 0;
