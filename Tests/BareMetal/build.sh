@@ -24,28 +24,42 @@ mkdir -p "$obj"
 gcc "${cflags[@]}" -c "$here/runtime/entry.S" -o "$obj/entry.o"
 gcc "${cflags[@]}" -c "$here/runtime/runtime.c" -o "$obj/runtime.o"
 
-# link NAME SOURCES...: one kernel image, OUTDIR/NAME.elf (ELF32, Multiboot v1).
+# link OUTFILE RUNTIME(yes|no) SOURCES...: one kernel image (ELF32, Multiboot v1), with or
+# without the runtime (entry, IDT, printing).
 link() {
-    local name=$1
-    shift
-    local objs=()
+    local target=$1 with_runtime=$2
+    shift 2
+    local name objs=()
+    name=$(basename "$target" .elf)
     for src in "$@"; do
         local o="$obj/$name-$(basename "$src").o"
         gcc "${cflags[@]}" -c "$src" -o "$o"
         objs+=("$o")
     done
-    gcc "${cflags[@]}" "${ldflags[@]}" -o "$obj/$name.elf64" "$obj/entry.o" "$obj/runtime.o" "${objs[@]}"
-    objcopy -O elf32-i386 "$obj/$name.elf64" "$out/$name.elf"
+    [ "$with_runtime" = yes ] && objs=("$obj/entry.o" "$obj/runtime.o" "${objs[@]}")
+    gcc "${cflags[@]}" "${ldflags[@]}" -o "$obj/$name.elf64" "${objs[@]}"
+    objcopy -O elf32-i386 "$obj/$name.elf64" "$target"
 }
 
+# The test kernels: kernels/NAME.c (plus kernels/NAME.S when present) with the runtime.
 for src in "$here"/kernels/*.c; do
     name=$(basename "$src" .c)
     extra=()
     [ -f "$here/kernels/$name.S" ] && extra=("$here/kernels/$name.S")
-    link "$name" "$src" "${extra[@]}"
+    link "$out/$name.elf" yes "$src" "${extra[@]}"
 done
 
-if [ -x "$here/hostile/build.sh" ]; then
-    "$here/hostile/build.sh" "$out/hostile" "$obj" "${cflags[*]}" "${ldflags[*]}"
-fi
-echo "build: $(ls "$out"/*.elf | wc -l) kernels in $out"
+# The hostile guests (built, not run by run-suite.sh; see README.md): OUTDIR/hostile/.
+mkdir -p "$out/hostile"
+gcc -O2 -o "$obj/gen-random" "$here/hostile/gen-random.c"
+"$obj/gen-random" 65536 > "$out/hostile/random-raw.bin"
+"$obj/gen-random" 16384 0x5EED > "$obj/random-code.bin"
+cflags+=(-DRANDOM_BIN="\"$obj/random-code.bin\"")
+link "$out/hostile/random-code.elf" no "$here/hostile/random-code.S"
+link "$out/hostile/null-far-jump.elf" no "$here/hostile/null-far-jump.S"
+for src in "$here"/hostile/*.c; do
+    name=$(basename "$src" .c)
+    [ "$name" = gen-random ] && continue
+    link "$out/hostile/$name.elf" yes "$src"
+done
+echo "build: $(ls "$out"/*.elf | wc -l) kernels in $out, $(ls "$out"/hostile | wc -l) hostile images in $out/hostile"
