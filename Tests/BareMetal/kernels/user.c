@@ -1,5 +1,5 @@
 /* CPL 3: IRETQ into user mode, SYSCALL/SYSRET (RCX, R11, SFMASK, the selectors from STAR), INT n
-   through a DPL 3 gate onto RSP0 and IRETQ back, INT n and INT3 through DPL 0 gates (#GP),
+   through a DPL 3 gate onto RSP0 and IRETQ back, a hardware interrupt taken at CPL 3, INT n and INT3 through DPL 0 gates (#GP),
    privileged instructions (#GP(0)), port I/O under IOPL 0, IOPL 3 and the TSS I/O bitmap. */
 #include "runtime.h"
 
@@ -30,9 +30,10 @@ __asm__(
     "u_in80: in $0x80, %al\n xor %eax, %eax\n xor %edi, %edi\n syscall\n"
     "u_inw7f: mov $0x7f, %dx\n in %dx, %ax\n xor %eax, %eax\n xor %edi, %edi\n syscall\n"
     "u_out81: mov $0x81, %dx\n out %al, %dx\n xor %eax, %eax\n xor %edi, %edi\n syscall\n"
+    "u_exit9: mov $9, %edi\n xor %eax, %eax\n syscall\n"
     ".text\n");
 extern u8 u_segs[], u_echo[], u_rcx[], u_kflags[], u_ksegs[], u_int80[], u_int81[], u_int3[], u_cli[], u_hlt[],
-    u_movcr3[], u_rdmsr[], u_lgdt[], u_swapgs[], u_wbinvd[], u_in80[], u_inw7f[], u_out81[];
+    u_movcr3[], u_rdmsr[], u_lgdt[], u_swapgs[], u_wbinvd[], u_in80[], u_inw7f[], u_out81[], u_exit9[];
 
 static i64 run(u8 *code) { return run_user((void (*)(u64))code, 0); }
 
@@ -69,6 +70,21 @@ void test_main(void) {
     check_eq("int80.frame.rsp-is-user-stack", int80.rsp > (u64)user_stack && int80.rsp <= USER_STACK_TOP, 1);
     check_eq("int80.frame.on-rsp0", tss.rsp[0] - int80_at, 40);
     check_eq("int80.frame.rip-after-int", int80.rip, (u64)u_int80 + 5 + 3 + 2);
+
+    /* A hardware interrupt (a self-IPI left pending while IF = 0) taken right after IRETQ enters
+       CPL 3 with IF = 1: its frame is on RSP0 with the user's CS and first RIP; IRETQ back. */
+    lapic_enable();
+    set_handler(0x30, int80_handler);
+    int80.cs = 0;
+    self_ipi(0x30);
+    user_rflags_or = 0x200;
+    r = (u64)run(u_exit9);
+    user_rflags_or = 0;
+    lapic_eoi();
+    check_eq("irq-at-cpl3.result", r, 9);
+    check_eq("irq-at-cpl3.frame.cs", int80.cs, SEL_UCODE);
+    check_eq("irq-at-cpl3.frame.rip-is-first-user-instruction", int80.rip, (u64)u_exit9);
+    check_eq("irq-at-cpl3.frame.on-rsp0", tss.rsp[0] - int80_at, 40);
 
     /* DPL 0 gates at CPL 3: #GP(vector * 8 + 2); only EXT/IDT/TI are reported (see exceptions). */
     fault_ec_mask = 7;

@@ -222,13 +222,15 @@ syscall_entry:
     sysretq
 
 /* void enter_user(u64 rip, u64 rsp, u64 arg): IRETQ to CPL 3 with the user code and stack
-   selectors, IF as now, RDI = arg. */
+   selectors, RFLAGS as now plus the bits in user_rflags_or, RDI = arg. */
     .globl enter_user
 enter_user:
     mov %rdx, %r8
     pushq $SEL_UDATA
     push %rsi
     pushfq
+    mov user_rflags_or(%rip), %rax
+    or %rax, (%rsp)
     pushq $SEL_UCODE
     push %rdi
     mov %r8, %rdi
@@ -267,6 +269,9 @@ gdt_end:
 gdtr:
     .word gdt_end - gdt - 1
     .quad gdt
+
+    .globl user_rflags_or
+user_rflags_or: .quad 0
 
     .globl boot_magic, boot_info, boot_cr0, boot_eflags
     .align 8

@@ -159,6 +159,8 @@ void user_write8(u64 va);
 void user_exec(u64 va);
 /* The vector that ended a run_user, or -1 when the user code exited (for check_fault). */
 static inline int user_fault(i64 r) { return r < 0 ? (int)(-1 - r) : -1; }
+/* RFLAGS bits run_user sets for the user code in addition to the kernel's (e.g. IF). */
+extern u64 user_rflags_or;
 extern u8 user_stack[];
 #define USER_STACK_TOP ((u64)user_stack + 8192)
 extern u64 syscall_user_rsp;
