@@ -17,10 +17,11 @@ qemu=${QEMU:-qemu-system-x86_64}
 command -v "$qemu" >/dev/null || { echo "MISSING PEER: $qemu (apt-get install qemu-system-x86)" >&2; exit 4; }
 
 # The CPU the reports are pinned to: qemu64 plus what our CPU advertises (SSE up to SSE4.2, POPCNT,
-# PAT, PGE, PSE, NX, 1 GiB pages, RDTSCP, ARAT) with Intel's vendor string; no AVX, no
-# XSAVE, no LA57, no PCID, no SMEP/SMAP, no x2APIC. TSC-deadline and invariant TSC are left out:
-# QEMU 7.2's TCG cannot advertise them (it warns and drops them).
-cpu=${QEMU_CPU:-qemu64,vendor=GenuineIntel,+ssse3,+sse4.1,+sse4.2,+popcnt,+pdpe1gb,+rdtscp,+arat,-x2apic,-xsave,-avx,-pcid,-smep,-smap,-la57}
+# PAT, PGE, PSE, NX, 1 GiB pages, RDTSCP, ARAT, the hypervisor bit, basic leaves up to 0x16) with
+# Intel's vendor string; no AVX, no
+# XSAVE, no LA57, no PCID, no SMEP/SMAP, no x2APIC. TSC-deadline, invariant TSC and
+# ARCH_CAPABILITIES are left out: QEMU 7.2's TCG cannot advertise them (it warns and drops them).
+cpu=${QEMU_CPU:-qemu64,vendor=GenuineIntel,level=22,+hypervisor,+ssse3,+sse4.1,+sse4.2,+popcnt,+pdpe1gb,+rdtscp,+arat,-x2apic,-xsave,-avx,-pcid,-smep,-smap,-la57}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

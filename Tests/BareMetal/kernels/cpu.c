@@ -23,7 +23,8 @@ static const struct bit bits[] = {
     { "1.ecx.sse4.2", 1, 0, ECX, 20, 1 },    { "1.ecx.x2apic", 1, 0, ECX, 21, 0 },
     { "1.ecx.popcnt", 1, 0, ECX, 23, 1 },    { "1.ecx.xsave", 1, 0, ECX, 26, 0 },
     { "1.ecx.osxsave", 1, 0, ECX, 27, 0 },   { "1.ecx.avx", 1, 0, ECX, 28, 0 },
-    { "1.ecx.pcid", 1, 0, ECX, 17, 0 },
+    { "1.ecx.pcid", 1, 0, ECX, 17, 0 },      { "1.ecx.hypervisor", 1, 0, ECX, 31, 1 },
+    { "6.eax.arat", 6, 0, EAX, 2, 1 },
     { "7.ebx.smep", 7, 0, EBX, 7, 0 },       { "7.ebx.smap", 7, 0, EBX, 20, 0 },
     { "7.ebx.avx2", 7, 0, EBX, 5, 0 },       { "7.ecx.la57", 7, 0, ECX, 16, 0 },
     { "80000001.edx.syscall", 0x80000001, 0, EDX, 11, 1 },
@@ -60,7 +61,7 @@ void test_main(void) {
     memcpy(vendor + 8, &r[2], 4);
     vendor[12] = 0;
     kprintf("cpuid.vendor = %s\n", vendor);
-    check("cpuid.0.max-leaf-covers-7", maxleaf >= 7);
+    check("cpuid.0.max-leaf-covers-0x16", maxleaf >= 0x16);
     cpuid(0x80000000, 0, &r[0], &r[1], &r[2], &r[3]);
     maxext = r[0];
     check("cpuid.80000000.max-covers-80000008", maxext >= 0x80000008);

@@ -4,7 +4,8 @@
    split into byte writes to 0x70, 0x71, ...), PCI configuration address (0xCF8, dword), the
    16550's scratch register (0x3FF). MMIO: 32-bit aligned accesses to local APIC and IOAPIC
    registers with different instructions (MOV, XCHG, OR, CMPXCHG, MOVS). RAM accessed with every
-   size at every alignment across a page boundary whose two pages are not adjacent physically. */
+   size at every alignment across a page boundary whose two pages are not adjacent physically; reads
+   of every size and alignment below the top of 4 GiB (firmware or nothing) agree with its bytes. */
 #include "runtime.h"
 
 const char test_name[] = "io";
@@ -179,6 +180,23 @@ void test_main(void) {
         kprintf("split.size%d.read-write: %s\n", size, ok ? "ok" : "FAIL");
         if (!ok) failures++;
     }
+    /* Below 4 GiB's top: firmware ROM, MMIO or nothing, depending on the machine (the contents are
+       not reported). Whatever answers, reads of every size and alignment must agree with its
+       bytes, also across the page boundary at 0xFFFFF000. */
+    {
+        static u8 bytes[64];
+        const u64 TOP = 0xFFFFEFE0UL;
+        for (int i = 0; i < 64; i++) bytes[i] = *(volatile u8 *)(TOP + (u64)i);
+        int ok = 1;
+        for (int size = 2; size <= 8; size *= 2)
+            for (int off = 0; off + size <= 64; off++) {
+                u64 want = 0;
+                for (int i = size - 1; i >= 0; i--) want = want << 8 | bytes[off + i];
+                if (rd(TOP + (u64)off, size) != want) ok = 0;
+            }
+        check("top-of-4g.reads-agree-with-bytes", ok);
+    }
+
     /* A locked read-modify-write across the boundary. */
     *(volatile u64 *)(S + 0xFFC) = 0x1111111122222222UL;
     u64 add = 0x0000000100000001UL;
