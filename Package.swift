@@ -51,6 +51,12 @@ let package = Package(
             name: "CLibAIO",
             providers: [.apt(["libaio-dev"])]
         ),
+        // liblzma (Debian: liblzma-dev): EmuPC decompresses a bzImage's xz payload on the host.
+        .systemLibrary(
+            name: "CLZMA",
+            pkgConfig: "liblzma",
+            providers: [.apt(["liblzma-dev"])]
+        ),
         // Thin C wrappers for Linux calls the Glibc module does not expose (memfd, eventfd).
         .target(name: "CEmuSystem"),
 
@@ -65,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "EmuPC",
-            dependencies: ["EmuCore"],
+            dependencies: ["EmuCore", "CLZMA"],
             swiftSettings: strictSwift6
         ),
         // 9P2000.L file server: EmuCore for the socket transport's loop; CEmuSystem for fstatfs
