@@ -14,9 +14,9 @@ struct IASLTests {
         var output: String
     }
 
-    static func run(_ arguments: [String], in directory: URL) throws -> Run {
+    static func run(_ arguments: [String], in directory: URL, tool: String = iasl) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: iasl)
+        process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         let pipe = Pipe()
@@ -111,6 +111,27 @@ struct IASLTests {
             let mcfg = Self.squeezed(try source("mcfg"))
             #expect(mcfg.contains(Self.squeezed("Base Address : 00000000B0000000")))
             #expect(mcfg.contains(Self.squeezed("End Bus Number : FF")))
+        }
+    }
+
+    /// ACPICA's interpreter loads the FADT, the DSDT (running through its namespace) and the
+    /// other tables without a warning, and evaluates `\_S5` and the root bridge's `_CRS`.
+    @Test func acpiexecLoadsTheTablesAndEvaluatesS5() throws {
+        let acpiexec = "/usr/bin/acpiexec"
+        try #require(FileManager.default.isExecutableFile(atPath: acpiexec),
+                     "acpiexec is missing: install Debian's acpica-tools (scripts/install-deps)")
+        try Self.withDump { dir, _ in
+            let run = try Self.run(["-b", "evaluate \\_S5; evaluate \\_SB.PCI0._CRS; evaluate \\_SB.COM1._HID",
+                                    "facp.dat", "dsdt.dat", "apic.dat", "mcfg.dat"], in: dir, tool: acpiexec)
+            #expect(run.status == 0, "\(run.output)")
+            for word in ["Error", "Warning", "Failed", "failed"] {
+                #expect(!run.output.contains(word), "acpiexec: \(run.output)")
+            }
+            let output = Self.squeezed(run.output)
+            #expect(output.contains("[Package] Contains 4 Elements:"), "\(run.output)")
+            #expect(output.components(separatedBy: "[Integer] = 0000000000000005").count == 3, "SLP_TYP 5 twice")
+            #expect(output.contains("Evaluation of \\_SB.PCI0._CRS returned object"), "\(run.output)")
+            #expect(output.contains("[Integer] = 0000000000000005") && output.contains("0105D041"), "COM1's _HID")
         }
     }
 
