@@ -132,7 +132,7 @@ public final class ProgrammableInterruptController: PortIODevice {
 
     /// Recomputes the cascade and the INT output. Called with the lock held.
     private func update(_ pair: inout PICPairState) {
-        pair.chips[0].setPin(2, level: pair.chips[1].highestRequest() != nil)
+        pair.chips[0].setCascade(pair.chips[1].highestRequest() != nil)
         interruptOutput.set(pair.chips[0].highestRequest() != nil)
     }
 }
@@ -198,6 +198,11 @@ struct PICState {
         } else if level && !was {
             irr |= bit
         }
+    }
+
+    /// The master's IR2 follows the slave's INT as a level, whatever the ELCR says.
+    mutating func setCascade(_ level: Bool) {
+        if level { pins |= 0x04; irr |= 0x04 } else { pins &= ~0x04; irr &= ~0x04 }
     }
 
     mutating func setELCR(_ value: UInt8) {

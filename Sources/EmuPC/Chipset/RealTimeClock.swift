@@ -20,7 +20,8 @@ import Glibc
 /// bit 7 of a write to port 0x70 is kept and reported through ``nmiMasked``; the index is bits
 /// 0–6.
 ///
-/// Left out: daylight saving (register B's DSE is stored and ignored), the square-wave output
+/// Years run from 1970 to 2499 (a guest writing a later century gets 2499). Left out:
+/// daylight saving (register B's DSE is stored and ignored), the square-wave output
 /// pin (SQWE stored), the divider's test modes (treated as stopped) and the battery.
 ///
 /// Time: the flags are computed from the clock when register C is read, so they never lag;
@@ -367,7 +368,7 @@ struct RTCState {
     // MARK: Time registers
 
     func encode(_ value: Int) -> UInt8 {
-        isBinary ? UInt8(value) : UInt8(value / 10 << 4 | value % 10)
+        isBinary ? UInt8(value) : UInt8((value / 10) << 4 | value % 10)
     }
 
     func decode(_ value: UInt8) -> Int {
@@ -399,8 +400,12 @@ struct RTCState {
         cmos[0x32] = encode(Int(date.year / 100 % 100))
     }
 
+    /// The latest year the clock keeps (its time in nanoseconds must fit 64 bits).
+    static let latestYear: Int64 = 2499
+
     /// The time the registers show, in seconds since the epoch. Out-of-range fields are
-    /// clamped, so any guest value gives some time rather than a fault.
+    /// clamped (years to 1970...``latestYear``), so any guest value gives some time rather than
+    /// a fault.
     func registersToSeconds() -> UInt64 {
         let second = min(decode(cmos[0x00]), 59)
         let minute = min(decode(cmos[0x02]), 59)
@@ -408,7 +413,7 @@ struct RTCState {
         let day = max(1, min(decode(cmos[0x07]), 31))
         let month = max(1, min(decode(cmos[0x08]), 12))
         let year = Int64(min(decode(cmos[0x32]), 99) * 100 + min(decode(cmos[0x09]), 99))
-        let days = max(0, CivilDate.epochDay(year: max(year, 1970), month: month, day: day))
+        let days = max(0, CivilDate.epochDay(year: min(max(year, 1970), Self.latestYear), month: month, day: day))
         return UInt64(days) * 86_400 + UInt64(hour * 3600 + minute * 60 + second)
     }
 }

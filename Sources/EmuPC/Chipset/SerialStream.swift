@@ -31,6 +31,8 @@ final class SerialStream: Sendable {
         var refused = false
         var pending: [UInt8] = []
         var inputEnded = false
+        /// The output fd failed (its reader went away): output is dropped from then on.
+        var outputClosed = false
         var stopped = false
         weak var client: (any SerialPortClient)?
         var filter: SerialEscapeFilter?
@@ -43,8 +45,8 @@ final class SerialStream: Sendable {
     ///   - output: the fd output is written to, or nil.
     ///   - isSocket: write with `send(MSG_NOSIGNAL)`, so a closed peer is an error, not SIGPIPE.
     ///   - filter: an escape filter applied to input; commands go to `onCommand`.
-    ///   - onHangup: called on the loop's thread when an fd reports hang-up, end of input on a
-    ///     socket, or a write error.
+    ///   - onHangup: called on the loop's thread at the end of input on a socket, or when the
+    ///     output fd fails (after which output is dropped).
     init(loop: EventLoop, input: Int32?, output: Int32?, isSocket: Bool, outputLimit: Int,
          filter: SerialEscapeFilter? = nil,
          onCommand: @escaping @Sendable (SerialEscapeCommand) -> Void = { _ in },
@@ -76,7 +78,7 @@ final class SerialStream: Sendable {
     /// Buffers what fits; returns how many bytes were taken.
     func send(_ bytes: ArraySlice<UInt8>) -> Int {
         let taken = state.withLock { state -> Int in
-            guard !state.stopped, output != nil else { return bytes.count }
+            guard !state.stopped, !state.outputClosed, output != nil else { return bytes.count }
             let room = outputLimit - state.buffered
             let taken = min(room, bytes.count)
             if taken < bytes.count { state.refused = true }
@@ -169,6 +171,20 @@ final class SerialStream: Sendable {
         offerPending()
     }
 
+    /// The output fd failed: drop what is buffered and what comes, release a waiting port.
+    private func closeOutput() {
+        let client = state.withLock { state -> (any SerialPortClient)? in
+            state.outputClosed = true
+            state.buffer = []
+            state.head = 0
+            defer { state.refused = false }
+            return state.refused ? state.client : nil
+        }
+        handlers.withLock { $0.output?.setEvents([]) }
+        onHangup()
+        client?.hostReadyForOutput()
+    }
+
     private func endInput() {
         state.withLock { $0.inputEnded = true }
         handlers.withLock { $0.input?.setEvents([]) }
@@ -180,9 +196,11 @@ final class SerialStream: Sendable {
         let chunk = state.withLock { state in
             Array(state.buffer[state.head..<min(state.buffer.count, state.head + Self.writeChunk)])
         }
-        guard !chunk.isEmpty else {
+        guard !chunk.isEmpty, !events.contains(.error) else {
+            // Nothing to write, or a pipe whose reader is gone (POLLERR): never write into that
+            // (it would raise SIGPIPE); stop polling so the error does not spin the loop.
             handlers.withLock { $0.output?.setEvents([]) }
-            if events.contains(.hangup) || events.contains(.error) { onHangup() }
+            if events.contains(.error) { closeOutput() }
             return
         }
         let written = chunk.withUnsafeBytes { raw in
@@ -191,7 +209,7 @@ final class SerialStream: Sendable {
         }
         if written < 0 {
             if errno == EAGAIN || errno == EINTR { return }
-            onHangup()
+            closeOutput()
             return
         }
         let (empty, notify) = state.withLock { state -> (Bool, Bool) in

@@ -33,6 +33,9 @@ private func pipePair() -> (read: Int32, write: Int32) {
     var fds: [Int32] = [0, 0]
     let rc = pipe(&fds)
     #expect(rc == 0)
+    // Reading ends do not block, so the test can poll its own; the host side reads only when
+    // the fd polls readable either way.
+    _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
     return (fds[0], fds[1])
 }
 
@@ -43,7 +46,7 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
 
 private func readAvailable(_ fd: Int32) -> [UInt8] {
     var buffer = [UInt8](repeating: 0, count: 4096)
-    let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
     return count > 0 ? Array(buffer.prefix(count)) : []
 }
 
@@ -130,6 +133,20 @@ struct SerialHostSideTests {
             }
             return port.readyNotices > 0
         }, "the port is told when the host side can take output again")
+    }
+
+    @Test func stdioHostDropsOutputOnceItsReaderIsGone() {
+        let input = pipePair(), output = pipePair()
+        defer { [input.read, input.write, output.write].forEach { _ = close($0) } }
+        close(output.read)
+        let host = StdioSerialHost(loop: loop, input: input.read, output: output.write, outputLimit: 16)
+        defer { host.close() }
+        let port = RecordingPort()
+        host.connect(port)
+        #expect(host.send([UInt8](repeating: 1, count: 32)[...]) == 16, "buffered up to the limit")
+        #expect(loop.run(timeout: 2_000_000_000) { port.readyNotices == 1 }, "the port is released")
+        #expect(host.send([UInt8](repeating: 1, count: 1_000)[...]) == 1_000, "dropped from now on")
+        for _ in 0..<10 { loop.iterate() }
     }
 
     @Test func rawModeIsSetOnATerminalAndRestoredOnClose() throws {
@@ -275,6 +292,7 @@ struct SerialHostSideTests {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         try #require(rc == 0)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return fd
     }
 }
