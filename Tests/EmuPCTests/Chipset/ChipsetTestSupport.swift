@@ -54,3 +54,23 @@ final class Counter: Sendable {
     func increment() { value.add(1, ordering: .relaxed) }
     var count: Int { value.load(ordering: .relaxed) }
 }
+
+/// Takes bytes up to a room that the test sets, and records them in order.
+final class BoundedSink: Sendable {
+    private let state = Mutex<(bytes: [UInt8], room: Int)>(([], Int.max))
+    init() {}
+
+    var bytes: [UInt8] { state.withLock { $0.bytes } }
+    func setRoom(_ room: Int) { state.withLock { $0.room = room } }
+    func addRoom(_ more: Int) { state.withLock { $0.room += more } }
+
+    /// Takes as many of `offered` as the room allows; returns how many.
+    func take(_ offered: ArraySlice<UInt8>) -> Int {
+        state.withLock { state in
+            let taken = min(state.room, offered.count)
+            state.room -= taken
+            state.bytes += offered.prefix(taken)
+            return taken
+        }
+    }
+}

@@ -8,21 +8,13 @@ import Glibc
 
 /// A port stand-in that records what its host side offers and takes a limited amount.
 final class RecordingPort: SerialPortClient {
-    private let state = Mutex<(received: [UInt8], room: Int, ready: Int)>(([], Int.max, 0))
-    var received: [UInt8] { state.withLock { $0.received } }
-    var readyNotices: Int { state.withLock { $0.ready } }
-    func setRoom(_ room: Int) { state.withLock { $0.room = room } }
-
-    func receiveFromHost(_ bytes: ArraySlice<UInt8>) -> Int {
-        state.withLock { state in
-            let taken = min(state.room, bytes.count)
-            state.room -= taken
-            state.received += bytes.prefix(taken)
-            return taken
-        }
-    }
-
-    func hostReadyForOutput() { state.withLock { $0.ready += 1 } }
+    private let input = BoundedSink()
+    private let ready = Mutex<Int>(0)
+    var received: [UInt8] { input.bytes }
+    var readyNotices: Int { ready.withLock { $0 } }
+    func setRoom(_ room: Int) { input.setRoom(room) }
+    func receiveFromHost(_ bytes: ArraySlice<UInt8>) -> Int { input.take(bytes) }
+    func hostReadyForOutput() { ready.withLock { $0 += 1 } }
 }
 
 private func temporaryPath(_ name: String) -> String {

@@ -5,20 +5,19 @@ import EmuCore
 
 /// A host side that records output, takes a limited amount, and feeds input by hand.
 final class FakeSerialHost: SerialHostSide {
+    private let output = BoundedSink()
     private let state = Mutex<State>(State())
     struct State {
-        var sent: [UInt8] = []
-        var room = Int.max
         var spaceNotices = 0
         weak var port: (any SerialPortClient)?
         var pending: [UInt8] = []
     }
 
-    var sent: [UInt8] { state.withLock { $0.sent } }
+    var sent: [UInt8] { output.bytes }
     var spaceNotices: Int { state.withLock { $0.spaceNotices } }
     var pendingInput: Int { state.withLock { $0.pending.count } }
 
-    func setRoom(_ room: Int) { state.withLock { $0.room = room } }
+    func setRoom(_ room: Int) { output.setRoom(room) }
 
     /// Offers `bytes` (after anything still pending); keeps what the port refuses.
     func type(_ bytes: [UInt8]) {
@@ -32,23 +31,13 @@ final class FakeSerialHost: SerialHostSide {
     }
 
     func drainOutput(_ count: Int) {
-        let port = state.withLock { state in
-            state.room += count
-            return state.port
-        }
-        port?.hostReadyForOutput()
+        output.addRoom(count)
+        state.withLock { $0.port }?.hostReadyForOutput()
     }
 
     func connect(_ client: any SerialPortClient) { state.withLock { $0.port = client } }
 
-    func send(_ bytes: ArraySlice<UInt8>) -> Int {
-        state.withLock { state in
-            let taken = min(state.room, bytes.count)
-            state.room -= taken
-            state.sent += bytes.prefix(taken)
-            return taken
-        }
-    }
+    func send(_ bytes: ArraySlice<UInt8>) -> Int { output.take(bytes) }
 
     func receiveSpaceAvailable() {
         state.withLock { $0.spaceNotices += 1 }
