@@ -62,6 +62,22 @@ struct IntervalTimerTests {
         #expect(readCount() != first)
     }
 
+    @Test func fastestRateOnARunningClockKeepsTheLoopIdleBetweenServices() {
+        let running = VirtualClock(running: true)
+        let line = LineProbe()
+        let fast = IntervalTimer(name: "pit-fast", clock: running, loop: loop, output: line.line)
+        fast.writePort(0x43, value: 0x34)
+        fast.writePort(0x40, value: 2)
+        fast.writePort(0x40, value: 0)
+        line.clear()
+        let start = running.now
+        loop.run(timeout: 100_000_000) { false }
+        let elapsed = running.now - start
+        let bound = Int(elapsed / IntervalTimer.minimumEventInterval) + 1
+        #expect(line.risingEdges >= 1)
+        #expect(line.risingEdges <= bound, "\(line.risingEdges) edges in \(elapsed) ns of host time")
+    }
+
     @Test func countsDownFromTheClockAndLatchesACount() {
         bus.outb(0x43, 0x30)  // channel 0, LSB then MSB, mode 0, binary
         bus.outb(0x40, 0x00)
