@@ -52,9 +52,9 @@ import Testing
     static let values: [UInt64] = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000,
                                    0xFFFF_FFFF, 0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000, UInt64.max, 0x1234_5678_9ABC_DEF0]
 
-    @Test(arguments: Op.allCases)
-    func matchesTheHostCPU(_ op: Op) throws {
-        let machine = try TestMachine()
+    @Test(arguments: Op.allCases, ExecutorBackend.allCases)
+    func matchesTheHostCPU(_ op: Op, backend: ExecutorBackend) throws {
+        let machine = try TestMachine(backend: backend)
         var mismatches: [String] = []
         var rng = SeededGenerator(seed: UInt64(op.rawValue) + 1)
         for size in [1, 2, 4, 8] where !(op == .imul && size == 1) {

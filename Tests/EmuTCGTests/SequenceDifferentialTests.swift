@@ -63,8 +63,9 @@ import Testing
         }
     }
 
-    @Test func randomSequencesMatchTheHostCPU() throws {
-        let machine = try TestMachine()
+    @Test(arguments: ExecutorBackend.allCases)
+    func randomSequencesMatchTheHostCPU(backend: ExecutorBackend) throws {
+        let machine = try TestMachine(backend: backend)
         guard let page = emu_native_code_page() else { Issue.record("no executable page"); return }
         let count = getenv("EMU_TCG_SEQUENCES").flatMap { Int(String(cString: $0)) } ?? 300
         var rng = SeededGenerator(seed: 2026)

@@ -10,12 +10,13 @@ final class TestMachine {
     let cpu = CPUState()
     let executor: Executor
 
-    init() throws {
+    /// A machine on `backend` (by default `EMU_TCG_BACKEND`, else closures).
+    init(backend: ExecutorBackend = .fromEnvironment) throws {
         memory = try GuestAddressSpace(size: 1 << 24)
         try memory.map(Self.code, length: 0x4000, [.read, .execute])
         try memory.map(Self.data, length: 0x1000, [.read, .write])
         try memory.map(Self.stackTop - 0x8000, length: 0x8000, [.read, .write])
-        executor = Executor(cpu: cpu, memory: memory)
+        executor = Executor(cpu: cpu, memory: memory, backend: backend)
     }
 
     /// Loads `bytes` followed by SYSCALL at the code address and resets RIP and RSP.

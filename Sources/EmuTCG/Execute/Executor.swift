@@ -54,13 +54,36 @@ public final class Executor {
     public var blockTrace: ((UInt64) -> Void)?
     /// Blocks translated so far (statistics).
     public private(set) var translatedBlocks = 0
+    /// The back end this executor compiles with.
+    public let backend: ExecutorBackend
+    /// Of `translatedBlocks`, those the host-code back end compiled (the rest are closures).
+    public private(set) var hostCompiledBlocks = 0
+    /// Host code buffer flushes (statistics).
+    public var codeBufferFlushes: Int { codeBuffer?.flushes ?? 0 }
+    let hostCompiler: HostBlockCompiler?
+    let codeBuffer: CodeBuffer?
+    let hostContext: HostRunContext?
 
     /// An executor for `cpu` over `memory`; it installs itself as the memory's code-write observer.
-    public init(cpu: CPUState, memory: GuestAddressSpace, maximumBlockInstructions: Int = 64) {
+    /// `backend` chooses the back end (by default `EMU_TCG_BACKEND`, else closures); when the
+    /// host will not give a code buffer the executor uses closures.
+    public init(cpu: CPUState, memory: GuestAddressSpace, maximumBlockInstructions: Int = 64,
+                backend: ExecutorBackend = .fromEnvironment) {
         self.cpu = cpu
         self.memory = memory
         translator = Translator(maximumInstructions: maximumBlockInstructions)
         compiler = BlockCompiler(memory: memory, stop: stop)
+        if backend == .host, let buffer = try? CodeBuffer(capacity: Self.codeBufferCapacity) {
+            self.backend = .host
+            codeBuffer = buffer
+            hostCompiler = HostBlockCompiler(memory: memory)
+            hostContext = HostRunContext(memory: memory)
+        } else {
+            self.backend = .closure
+            codeBuffer = nil
+            hostCompiler = nil
+            hostContext = nil
+        }
         tempCapacity = 4096
         temps = UnsafeMutablePointer<UInt64>.allocate(capacity: tempCapacity)
         temps.initialize(repeating: 0, count: tempCapacity)
@@ -97,7 +120,10 @@ public final class Executor {
         if let b = blocks[pc] { return b }
         let ir = translator.translate(at: pc) { memory.fetch($0) }
         let compiled: CompiledBlock
-        if ir.tempCount > tempCapacity {
+        if let host = hostCompiled(ir) {
+            compiled = host
+            hostCompiledBlocks += 1
+        } else if ir.tempCount > tempCapacity {
             // Cannot happen with bounded blocks (each instruction uses well under 64 temps), but
             // stay safe: run it one instruction per block instead.
             let small = Translator(maximumInstructions: 1).translate(at: pc) { memory.fetch($0) }
@@ -115,6 +141,34 @@ public final class Executor {
             page += 1
         }
         return compiled
+    }
+
+    /// Bytes of host code each executor may hold before it flushes its blocks.
+    static let codeBufferCapacity = 16 << 20
+
+    /// `ir` compiled to host code and placed in the code buffer (flushing every block first
+    /// when it is full), or nil when the host back end is off or does not handle the block.
+    func hostCompiled(_ ir: IRBlock) -> CompiledBlock? {
+        guard let hostCompiler, let codeBuffer, let hostContext,
+              let output = hostCompiler.compile(ir, tempCapacity: tempCapacity) else { return nil }
+        var offset = codeBuffer.append(output.code)
+        if offset == nil {
+            // Full: nothing runs in the buffer now (this is the run loop, between blocks), so
+            // every block goes and the buffer starts again.
+            invalidateAll()
+            codeBuffer.reset()
+            offset = codeBuffer.append(output.code)
+        }
+        guard let offset else { return nil }
+        typealias Entry = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>,
+                                          UnsafeMutablePointer<UInt64>) -> UInt64
+        let entry = unsafeBitCast(codeBuffer.address(of: offset), to: Entry.self)
+        let words = hostContext.words
+        let body: CompiledStep = { t, s throws(GuestException) in
+            let status = entry(s, t, words)
+            if status != 0 { throw hostContext.takeException(status: status) }
+        }
+        return CompiledBlock(start: ir.start, end: ir.end, instructionCount: ir.instructionCount, body: body, exit: ir.exit)
     }
 
     /// Runs from the current RIP until a SYSCALL, an exception, a stop request, or (when given)

@@ -1,0 +1,90 @@
+/// What generated code shares with Swift while it runs: a few words it reads and writes
+/// (`rbx` points at them) and the guest exception a called routine raised.
+///
+/// Words: [0] non-zero when a called routine raised an exception (kept in `pending`);
+/// [1] this object's unretained address, for the routines generated code calls;
+/// [2] the guest PC of a #GP raised by the generated code itself.
+/// Not `Sendable`: it belongs to one executor's thread.
+final class HostRunContext {
+    let words: UnsafeMutablePointer<UInt64>
+    let memory: GuestAddressSpace
+    var pending: GuestException?
+
+    static let statusWord = 0
+    static let selfWord = 1
+    static let generalProtectionPCWord = 2
+    static let wordCount = 4
+
+    init(memory: GuestAddressSpace) {
+        self.memory = memory
+        words = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.wordCount)
+        words.initialize(repeating: 0, count: Self.wordCount)
+        words[Self.selfWord] = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+    }
+
+    deinit { words.deallocate() }
+
+    /// The context whose words are at `words` (generated code passes them to the routines).
+    static func from(_ words: UnsafeMutablePointer<UInt64>) -> HostRunContext? {
+        guard let raw = UnsafeRawPointer(bitPattern: UInt(words[selfWord])) else { return nil }
+        return Unmanaged<HostRunContext>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// The exception a block that returned `status` raised, with the record cleared.
+    func takeException(status: UInt64) -> GuestException {
+        words[Self.statusWord] = 0
+        if status == 2 { return .generalProtection(pc: words[Self.generalProtectionPCWord]) }
+        defer { pending = nil }
+        return pending ?? .generalProtection(pc: words[Self.generalProtectionPCWord])
+    }
+}
+
+/// The Swift routines generated code calls (System V ABI, no Swift context): checked memory
+/// accesses for the slow path, and the lazy-flag evaluation.
+enum HostRoutines {
+    typealias Load = @convention(c) (UnsafeMutablePointer<UInt64>, UInt64, UInt64, UInt64) -> UInt64
+    typealias Store = @convention(c) (UnsafeMutablePointer<UInt64>, UInt64, UInt64, UInt64, UInt64) -> Void
+    typealias Flags = @convention(c) (UnsafeMutablePointer<UInt64>) -> UInt64
+    typealias Condition = @convention(c) (UnsafeMutablePointer<UInt64>, UInt64) -> UInt64
+
+    /// (words, address, size, pc) → the loaded value, or 0 with the fault recorded.
+    static var load: UInt64 {
+        let f: Load = { words, address, size, pc in
+            guard let context = HostRunContext.from(words) else { return 0 }
+            do throws(GuestException) {
+                return try context.memory.load(address, size: Int(size), pc: pc)
+            } catch {
+                context.pending = error
+                words[HostRunContext.statusWord] = 1
+                return 0
+            }
+        }
+        return UInt64(UInt(bitPattern: unsafeBitCast(f, to: UnsafeRawPointer.self)))
+    }
+
+    /// (words, address, value, size, pc); a fault is recorded.
+    static var store: UInt64 {
+        let f: Store = { words, address, value, size, pc in
+            guard let context = HostRunContext.from(words) else { return }
+            do throws(GuestException) {
+                try context.memory.store(address, value, size: Int(size), pc: pc)
+            } catch {
+                context.pending = error
+                words[HostRunContext.statusWord] = 1
+            }
+        }
+        return UInt64(UInt(bitPattern: unsafeBitCast(f, to: UnsafeRawPointer.self)))
+    }
+
+    /// (state) → the arithmetic flags.
+    static var flags: UInt64 {
+        let f: Flags = { state in LazyFlags.compute(state) }
+        return UInt64(UInt(bitPattern: unsafeBitCast(f, to: UnsafeRawPointer.self)))
+    }
+
+    /// (state, cc) → 1 when the condition holds.
+    static var condition: UInt64 {
+        let f: Condition = { state, cc in LazyFlags.condition(UInt8(truncatingIfNeeded: cc), state) ? 1 : 0 }
+        return UInt64(UInt(bitPattern: unsafeBitCast(f, to: UnsafeRawPointer.self)))
+    }
+}
