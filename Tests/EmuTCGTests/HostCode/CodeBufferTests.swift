@@ -12,12 +12,15 @@ import Testing
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Mappings of this process that are writable and executable at once.
+    /// Mappings of this process that are writable and executable at once, other than
+    /// anonymous private ones (the test harness runs instructions natively from such a page;
+    /// a code buffer is a shared memfd mapping, never one of those).
     static func writableExecutableMappings() throws -> [String] {
-        let maps = try maps()
-        return maps.split(separator: "\n").map(String.init).filter { line in
-            let perms = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
-            return perms.hasPrefix("rwx")
+        try maps().split(separator: "\n").map(String.init).filter { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            let perms = fields.count > 1 ? String(fields[1]) : ""
+            let anonymousPrivate = fields.count <= 5 && perms.hasSuffix("p")
+            return perms.hasPrefix("rwx") && !anonymousPrivate
         }
     }
 
@@ -43,6 +46,9 @@ import Testing
         let views = maps.split(separator: "\n").filter { $0.contains("emu-tcg-code") }
         let line = views.first { $0.hasPrefix(executableView + "-") }
         #expect(line?.split(separator: " ").dropFirst().first == "r-xs", "\(executableView): \(views)")
+        let writableView = String(UInt(bitPattern: buffer.writable), radix: 16)
+        let writableLine = views.first { $0.hasPrefix(writableView + "-") }
+        #expect(writableLine?.split(separator: " ").dropFirst().first == "rw-s", "\(writableView): \(views)")
     }
 
     @Test func patchingThroughTheWritableViewChangesWhatRuns() throws {
