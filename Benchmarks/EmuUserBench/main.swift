@@ -6,8 +6,9 @@
 // arithmetic operation and conversion goes through the MXCSR-exact host SSE path) compiled here
 // with gcc -static; and dynamically linked host programs (/bin/true: the dynamic loader's start
 // alone; coreutils md5sum of the same input; ls -lR of /usr/lib/x86_64-linux-gnu). Each is
-// run once per runner (they take seconds to minutes under emulation); the figure is wall-clock
-// seconds, and the ratios are emu-user's time over native and over qemu-x86_64's.
+// run once per runner (they take seconds to minutes under emulation), emu-user once per back end
+// (EMU_TCG_BACKEND=closure, =host); the figure is wall-clock seconds, and the ratios are
+// emu-user's time over qemu-x86_64's (both back ends) and the host back end's over native.
 // --quick: 4 MiB, 10,000 iterations, a shorter C program.
 import BenchmarkSupport
 import Foundation
@@ -102,10 +103,15 @@ let floatProgram = work.appendingPathComponent("float").path
 _ = FileManager.default.createFile(atPath: floatSourcePath, contents: floatSource.data(using: .utf8))
 
 /// Runs a command with stdout to a file; returns (seconds, exit status, output).
-func run(_ command: [String]) throws -> (Double, Int32, Data) {
+func run(_ command: [String], backend: String? = nil) throws -> (Double, Int32, Data) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: command[0])
     process.arguments = Array(command.dropFirst())
+    if let backend {
+        var environment = ProcessInfo.processInfo.environment
+        environment["EMU_TCG_BACKEND"] = backend
+        process.environment = environment
+    }
     let outPath = work.appendingPathComponent("out").path
     FileManager.default.createFile(atPath: outPath, contents: nil)
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
@@ -137,16 +143,19 @@ let workloads: [(String, [String])] = [
     ("dynamic ls -lR of a lib dir", ["/bin/ls", "-lR", "/usr/lib/x86_64-linux-gnu"]),
 ]
 
-print("emu-user-bench: wall-clock seconds, one run each; ratio = emu-user time / peer time (lower is better)")
-print("  " + "workload".padding(toLength: 30, withPad: " ", startingAt: 0) + "native".leftPad(10) + "qemu-x86_64".leftPad(13)
-      + "emu-user".leftPad(11) + "  emu/native".leftPad(12) + "  emu/qemu".leftPad(11))
+print("emu-user-bench: wall-clock seconds, one run each; emu-user on each back end (EMU_TCG_BACKEND);")
+print("ratio = emu-user time / peer time (lower is better)")
+print("  " + "workload".padding(toLength: 30, withPad: " ", startingAt: 0) + "native".leftPad(9) + "qemu".leftPad(9)
+      + "closure".leftPad(9) + "host".leftPad(9) + "clo/qemu".leftPad(10) + "host/qemu".leftPad(11)
+      + "host/native".leftPad(13))
 for (name, command) in workloads {
     let native = try run(command)
     let emulatedByQemu = try run([qemu] + command)
-    let emulated = try run([emuUser] + command)
-    let same = native.2 == emulated.2 && native.1 == emulated.1 && native.2 == emulatedByQemu.2
+    let closure = try run([emuUser] + command, backend: "closure")
+    let host = try run([emuUser] + command, backend: "host")
+    let same = [closure, host].allSatisfy { native.2 == $0.2 && native.1 == $0.1 } && native.2 == emulatedByQemu.2
     print("  " + name.padding(toLength: 30, withPad: " ", startingAt: 0)
-          + String(format: "%10.3f%13.3f%11.3f%12.1f%11.1f", native.0, emulatedByQemu.0, emulated.0,
-                   emulated.0 / native.0, emulated.0 / emulatedByQemu.0)
+          + String(format: "%9.3f%9.3f%9.3f%9.3f%10.1f%11.1f%13.1f", native.0, emulatedByQemu.0, closure.0, host.0,
+                   closure.0 / emulatedByQemu.0, host.0 / emulatedByQemu.0, host.0 / native.0)
           + (same ? "" : "   OUTPUT DIFFERS"))
 }

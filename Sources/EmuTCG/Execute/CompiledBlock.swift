@@ -20,12 +20,17 @@ public final class CompiledBlock {
     unowned(unsafe) var chainNotTaken: CompiledBlock?
     var takenGeneration: UInt64 = .max
     var notTakenGeneration: UInt64 = .max
+    /// For a block compiled to host code: its entry's offset in the executor's code buffer (the
+    /// run loop enters it there; `body` is then unused).
+    let hostEntry: Int?
 
-    init(start: UInt64, end: UInt64, instructionCount: Int, body: @escaping CompiledStep, exit: IRExit) {
+    init(start: UInt64, end: UInt64, instructionCount: Int, body: @escaping CompiledStep, exit: IRExit,
+         hostEntry: Int? = nil) {
         self.start = start
         self.end = end
         self.instructionCount = instructionCount
         self.body = body
         self.exit = exit
+        self.hostEntry = hostEntry
     }
 }

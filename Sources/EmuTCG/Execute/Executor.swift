@@ -59,10 +59,12 @@ public final class Executor {
     /// Of `translatedBlocks`, those the host-code back end compiled (the rest are closures).
     public private(set) var hostCompiledBlocks = 0
     /// Host code buffer flushes (statistics).
-    public var codeBufferFlushes: Int { codeBuffer?.flushes ?? 0 }
-    let hostCompiler: HostBlockCompiler?
-    let codeBuffer: CodeBuffer?
-    let hostContext: HostRunContext?
+    public var codeBufferFlushes: Int { hostCache?.buffer.flushes ?? 0 }
+    /// Direct jumps patched between host-code blocks (statistics).
+    public var hostLinks: Int { hostCache?.links ?? 0 }
+    /// Nil for the closure back end, and after a forked child could not renew its code buffer.
+    var hostCache: HostCodeCache?
+    var codeBuffer: CodeBuffer? { hostCache?.buffer }
 
     /// An executor for `cpu` over `memory`; it installs itself as the memory's code-write observer.
     /// `backend` chooses the back end (by default `EMU_TCG_BACKEND`, else closures); when the
@@ -73,16 +75,12 @@ public final class Executor {
         self.memory = memory
         translator = Translator(maximumInstructions: maximumBlockInstructions)
         compiler = BlockCompiler(memory: memory, stop: stop)
-        if backend == .host, let buffer = try? CodeBuffer(capacity: Self.codeBufferCapacity) {
+        if backend == .host, let cache = try? HostCodeCache(memory: memory, capacity: Self.codeBufferCapacity) {
             self.backend = .host
-            codeBuffer = buffer
-            hostCompiler = HostBlockCompiler(memory: memory)
-            hostContext = HostRunContext(memory: memory)
+            hostCache = cache
         } else {
             self.backend = .closure
-            codeBuffer = nil
-            hostCompiler = nil
-            hostContext = nil
+            hostCache = nil
         }
         tempCapacity = 4096
         temps = UnsafeMutablePointer<UInt64>.allocate(capacity: tempCapacity)
@@ -104,13 +102,17 @@ public final class Executor {
         guard let starts = blocksByPage.removeValue(forKey: page) else { return }
         generation &+= 1
         for pc in starts {
-            if let block = blocks.removeValue(forKey: pc) { retired.append(block) }
+            if let block = blocks.removeValue(forKey: pc) {
+                if let entry = block.hostEntry { hostCache?.unlink(entry: entry) }
+                retired.append(block)
+            }
         }
     }
 
     /// Drops every translated block.
     public func invalidateAll() {
         generation &+= 1
+        hostCache?.unlinkAll()
         retired.append(contentsOf: blocks.values)
         blocks.removeAll()
         blocksByPage.removeAll()
@@ -146,37 +148,32 @@ public final class Executor {
     /// Bytes of host code each executor may hold before it flushes its blocks.
     static let codeBufferCapacity = 16 << 20
 
-    /// `ir` compiled to host code and placed in the code buffer (flushing every block first
-    /// when it is full), or nil when the host back end is off or does not handle the block.
+    /// `ir` compiled to host code (flushing every block first when the code buffer is full),
+    /// or nil when the host back end is off or does not handle the block.
     func hostCompiled(_ ir: IRBlock) -> CompiledBlock? {
-        guard let hostCompiler, let codeBuffer, let hostContext,
-              let output = hostCompiler.compile(ir, tempCapacity: tempCapacity) else { return nil }
-        var offset = codeBuffer.append(output.code)
-        if offset == nil {
-            // Full: nothing runs in the buffer now (this is the run loop, between blocks), so
-            // every block goes and the buffer starts again.
-            invalidateAll()
-            codeBuffer.reset()
-            offset = codeBuffer.append(output.code)
-        }
-        guard let offset else { return nil }
-        typealias Entry = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>,
-                                          UnsafeMutablePointer<UInt64>) -> UInt64
-        let entry = unsafeBitCast(codeBuffer.address(of: offset), to: Entry.self)
-        let words = hostContext.words
-        let body: CompiledStep = { t, s throws(GuestException) in
-            let status = entry(s, t, words)
-            if status != 0 { throw hostContext.takeException(status: status) }
-        }
-        return CompiledBlock(start: ir.start, end: ir.end, instructionCount: ir.instructionCount, body: body, exit: ir.exit)
+        guard let hostCache else { return nil }
+        // A flush happens here, in the run loop between blocks: nothing runs in the buffer.
+        guard let entry = hostCache.compile(ir, tempCapacity: tempCapacity, flush: { invalidateAll() }) else { return nil }
+        return CompiledBlock(start: ir.start, end: ir.end, instructionCount: ir.instructionCount, body: { _, _ in },
+                             exit: ir.exit, hostEntry: entry)
     }
 
     /// Runs from the current RIP until a SYSCALL, an exception, a stop request, or (when given)
     /// `blockBudget` blocks have run (then `.stopRequested` with RIP at the next block).
     public func run(blockBudget: Int = .max) -> StopReason {
         retired.removeAll()
+        if let cache = hostCache, cache.needsRenewal {
+            // A forked child: the parent's code is not inherited (see `CodeBuffer`); renew the
+            // buffer (forgetting its links) before dropping the blocks.
+            if !cache.renewAfterFork() { hostCache = nil }
+            invalidateAll()
+        }
         let s = cpu.slots
         let t = temps
+        // Chained host code returns to this loop after every block while a budget is counted
+        // or blocks are traced.
+        hostCache?.context.prepare(attention: stop.mailbox.attention.address, interrupt: stop.interruptWord,
+                                   forceExit: blockBudget != .max || blockTrace != nil)
         unowned(unsafe) var current = block(at: s[StateSlot.rip])
         var budget = blockBudget
         while true {
@@ -185,14 +182,14 @@ public final class Executor {
                 s[StateSlot.rip] = current.start
                 return .stopRequested
             }
-            let attention = stop.mailbox.attention.load(ordering: .acquiring)
+            let attention = stop.mailbox.attention.loadAcquiring()
             if attention != 0 {
                 if attention & ExecutorMailbox.invalidationBit != 0 {
                     for page in stop.mailbox.takePages() { invalidate(page: page) }
                     current = block(at: current.start)
                 }
                 if attention & ExecutorMailbox.stopBit != 0 {
-                    stop.mailbox.attention.bitwiseAnd(~ExecutorMailbox.stopBit, ordering: .relaxed)
+                    stop.mailbox.attention.clearRelaxed(ExecutorMailbox.stopBit)
                     s[StateSlot.rip] = current.start
                     return .stopRequested
                 }
@@ -202,12 +199,40 @@ public final class Executor {
                 return .stopRequested
             }
             if let blockTrace { blockTrace(current.start) }
+            if let entry = current.hostEntry, let cache = hostCache {
+                let status = cache.run(state: s, temps: t, entry: entry)
+                let w = cache.context.words
+                switch status {
+                case HostRunContext.statusDirect:
+                    let site = w[HostRunContext.patchSiteWord]
+                    let flushes = cache.buffer.flushes
+                    let b = block(at: w[HostRunContext.nextPCWord])
+                    if let target = b.hostEntry, cache.buffer.flushes == flushes, site != .max {
+                        cache.link(site: Int(site), to: target)
+                    }
+                    current = b
+                case HostRunContext.statusIndirect:
+                    current = block(at: w[HostRunContext.nextPCWord])
+                case HostRunContext.statusSyscall:
+                    s[StateSlot.rip] = w[HostRunContext.nextPCWord]
+                    return .syscall(at: w[HostRunContext.syscallPCWord])
+                default:
+                    let error = cache.context.takeException(status: status)
+                    s[StateSlot.rip] = error.pc
+                    if case .interrupted = error {
+                        stop.mailbox.attention.clearRelaxed(ExecutorMailbox.stopBit)
+                        return .stopRequested
+                    }
+                    return .exception(error)
+                }
+                continue
+            }
             do {
                 try current.body(t, s)
             } catch {
                 s[StateSlot.rip] = error.pc
                 if case .interrupted = error {
-                    stop.mailbox.attention.bitwiseAnd(~ExecutorMailbox.stopBit, ordering: .relaxed)
+                    stop.mailbox.attention.clearRelaxed(ExecutorMailbox.stopBit)
                     return .stopRequested
                 }
                 return .exception(error)

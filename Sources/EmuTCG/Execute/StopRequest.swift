@@ -13,7 +13,7 @@ final class StopRequest {
 
     /// Whether a stop is pending (either source).
     @inline(__always) var isPending: Bool {
-        if mailbox.attention.load(ordering: .relaxed) & ExecutorMailbox.stopBit != 0 { return true }
+        if mailbox.attention.loadRelaxed() & ExecutorMailbox.stopBit != 0 { return true }
         if let word = interruptWord, word.pointee != 0 { return true }
         return false
     }

@@ -15,6 +15,11 @@ public enum CodeBufferError: Error, Sendable, Equatable {
 /// guarantees that no code in it is running or referenced). The capacity is fixed, so the
 /// buffer never grows; a failed `allocate` tells the caller to flush.
 ///
+/// Fork: both views are `MADV_DONTFORK`, so a forked child shares no code memory with its
+/// parent (a shared mapping would let each write into the other's code); the child calls
+/// `renewAfterFork()` before using the buffer again, which maps fresh, empty views at the same
+/// addresses.
+///
 /// Not `Sendable`: one executor owns its buffer.
 public final class CodeBuffer {
     /// Bytes in each view.
@@ -27,32 +32,61 @@ public final class CodeBuffer {
     public private(set) var used = 0
     /// How many times `reset()` has emptied the buffer.
     public private(set) var flushes = 0
+    /// The process whose mappings these are.
+    private(set) var ownerProcess: pid_t
 
     /// A buffer of `capacity` bytes (rounded up to whole pages).
     /// - Throws: `CodeBufferError.hostRefused` when the host will not create or map it.
     public init(capacity: Int = 32 << 20) throws(CodeBufferError) {
         let page = 4096
         let size = max(page, (capacity + page - 1) & ~(page - 1))
+        let (w, x) = try Self.mapViews(size: size, at: nil)
+        self.capacity = size
+        writable = w
+        executable = UnsafeRawPointer(x)
+        ownerProcess = getpid()
+    }
+
+    /// A memfd of `size` bytes mapped writable and executable (at the given addresses when
+    /// `at` is set), both views not inherited by forked children.
+    private static func mapViews(size: Int, at: (UnsafeMutableRawPointer, UnsafeMutableRawPointer)?)
+        throws(CodeBufferError) -> (UnsafeMutableRawPointer, UnsafeMutableRawPointer) {
         let fd = emu_memfd_create("emu-tcg-code", 0)
         guard fd >= 0 else { throw .hostRefused(errno: errno) }
         defer { close(fd) }
         guard ftruncate(fd, off_t(size)) == 0 else { throw .hostRefused(errno: errno) }
-        guard let w = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), w != MAP_FAILED else {
+        let fixed = at == nil ? 0 : MAP_FIXED
+        guard let w = mmap(at?.0, size, PROT_READ | PROT_WRITE, MAP_SHARED | fixed, fd, 0), w != MAP_FAILED else {
             throw .hostRefused(errno: errno)
         }
-        guard let x = mmap(nil, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0), x != MAP_FAILED else {
+        guard let x = mmap(at?.1, size, PROT_READ | PROT_EXEC, MAP_SHARED | fixed, fd, 0), x != MAP_FAILED else {
             let e = errno
             munmap(w, size)
             throw .hostRefused(errno: e)
         }
-        self.capacity = size
-        writable = w
-        executable = UnsafeRawPointer(x)
+        _ = madvise(w, size, MADV_DONTFORK)
+        _ = madvise(x, size, MADV_DONTFORK)
+        return (w, x)
     }
 
     deinit {
+        // In a forked child that never renewed the buffer these addresses are not ours.
+        guard ownerProcess == getpid() else { return }
         munmap(writable, capacity)
         munmap(UnsafeMutableRawPointer(mutating: executable), capacity)
+    }
+
+    /// Whether this process is a fork child that has not renewed the buffer yet.
+    var isInheritedByFork: Bool { ownerProcess != getpid() }
+
+    /// In a forked child: fresh, empty views at the same addresses (the parent's code is not
+    /// inherited). Counts as a flush.
+    /// - Throws: `CodeBufferError.hostRefused` when the host will not map them.
+    func renewAfterFork() throws(CodeBufferError) {
+        _ = try Self.mapViews(size: capacity, at: (writable, UnsafeMutableRawPointer(mutating: executable)))
+        ownerProcess = getpid()
+        used = 0
+        flushes += 1
     }
 
     /// Bytes still free.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import EmuTCG
 
@@ -124,6 +125,39 @@ import Testing
         #expect(m.executor.run() == .syscall(at: TestMachine.code + UInt64(code.count)))
         #expect(m.cpu[gpr: 0] == 1000)
         #expect(m.executor.codeBufferFlushes >= 1)
+    }
+
+    /// Direct jumps between host blocks are patched, and a guest spinning in a chained loop
+    /// still sees the interrupt word (checked on backward branches) and a stop request.
+    @Test func chainedLoopsAreLinkedAndStillStop() throws {
+        let m = try TestMachine(backend: .host)
+        // loop: inc rax ; cmp rax, rbx ; jne loop      then: jmp $ (spins for ever)
+        let code: [UInt8] = [0x48, 0xFF, 0xC0, 0x48, 0x39, 0xD8, 0x75, 0xF8, 0xEB, 0xFE]
+        m.load(code)
+        m.cpu[gpr: 3] = 100_000
+        let word = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { word.deallocate() }
+        word.pointee = 0
+        m.executor.interruptWord = UnsafePointer(word)
+        let address = UInt(bitPattern: word) // a plain number crosses to the other thread
+        Thread { usleep(50_000); UnsafeMutablePointer<UInt64>(bitPattern: address)?.pointee = 1 }.start()
+        #expect(m.executor.run() == .stopRequested)
+        #expect(m.cpu[gpr: 0] == 100_000)
+        #expect(m.cpu.rip == TestMachine.code + 8)
+        #expect(m.executor.hostLinks >= 2, "the loop's and the spin's jumps are patched")
+        word.pointee = 0
+        m.executor.interruptWord = nil
+        let mailbox = m.executor.mailbox
+        Thread { usleep(50_000); mailbox.requestStop() }.start()
+        #expect(m.executor.run() == .stopRequested)
+        #expect(m.cpu.rip == TestMachine.code + 8)
+    }
+
+    @Test func aBlockBudgetCountsChainedBlocks() throws {
+        let m = try TestMachine(backend: .host)
+        m.load([0xEB, 0xFE]) // jmp $
+        #expect(m.executor.run(blockBudget: 1000) == .stopRequested)
+        #expect(m.executor.run(blockBudget: 10) == .stopRequested)
     }
 
     @Test func theEnvironmentChoosesTheBackEnd() {

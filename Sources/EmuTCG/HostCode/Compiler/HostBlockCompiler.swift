@@ -2,18 +2,18 @@
 /// "The host-code back end"). `compile` returns nil for a block holding an op it does not
 /// handle; the caller then uses the closure compiler for the whole block.
 ///
-/// The generated function is `(state, temps, words) -> status` (System V): status 0 when the
-/// block ran to its exit, 1 when a called routine raised the exception kept in the run
-/// context, 2 for a #GP the code raised itself (its PC in the context's words). Guest state is
-/// written at the IR's points, so after a fault it is what the closure back end leaves.
+/// A block runs with the fixed registers the entry routine of `HostCodeCache` loads and leaves
+/// through that cache's exit routine with a status (`HostRunContext`). Guest state is written at
+/// the IR's points, so after a fault it is what the closure back end leaves.
 struct HostBlockCompiler {
     let memory: GuestAddressSpace
 
     /// The block's generated code (not yet placed in a code buffer).
     struct Output {
         var code: [UInt8]
-        /// Number of ops compiled natively (statistics).
-        var opCount: Int
+        /// The direct exits' jumps: (buffer offset of the rel32 field, buffer offset of the stub
+        /// it jumps to until patched).
+        var patchSites: [(Int, Int)]
     }
 
     // Fixed registers while a block runs.
@@ -44,30 +44,34 @@ struct HostBlockCompiler {
         }
     }
 
-    /// Machine code for `block`, or nil when an op is not handled (or temps exceed
+    /// Machine code for `block` placed at buffer offset `origin`, leaving through the exit
+    /// routine at `exitRoutine`; nil when an op or the exit is not handled (or temps exceed
     /// `tempCapacity`).
-    func compile(_ block: IRBlock, tempCapacity: Int) -> Output? {
+    func compile(_ block: IRBlock, tempCapacity: Int, origin: Int, exitRoutine: Int) -> Output? {
         guard block.tempCount <= tempCapacity, block.ops.allSatisfy(Self.handles) else { return nil }
         var exitTemps: [IRTemp] = []
         switch block.exit {
         case .branch(let c, _, _): exitTemps = [c]
         case .indirect(let t): exitTemps = [t]
+        case .exception: return nil
         default: break
         }
-        var e = Emitter(memory: memory, allocation: TempAllocation(ops: block.ops, tempCount: block.tempCount, exitTemps: exitTemps))
-        e.prologue()
+        var e = Emitter(memory: memory, allocation: TempAllocation(ops: block.ops, tempCount: block.tempCount, exitTemps: exitTemps),
+                        origin: origin, exitRoutine: exitRoutine)
         for (i, op) in block.ops.enumerated() {
             e.index = i
             e.emit(op)
         }
-        for t in exitTemps {
-            if case .register(let r) = e.allocation.location(t) {
-                e.a.mov(HostMemory(Self.temps, Int32(t.index) * 8), r)
-            }
-        }
-        e.epilogue()
+        e.index = block.ops.count
+        e.emitExit(block.exit, start: block.start)
+        e.emitOutOfLine()
         guard let code = e.a.finish() else { return nil }
-        return Output(code: code, opCount: block.ops.count)
+        var sites: [(Int, Int)] = []
+        for (field, stub) in e.sites {
+            guard let stubOffset = e.a.offset(of: stub) else { return nil }
+            sites.append((origin + field, origin + stubOffset))
+        }
+        return Output(code: code, patchSites: sites)
     }
 }
 
@@ -79,49 +83,98 @@ private struct Emitter {
     var index = 0
     /// (op, size) of the flags this block recorded last, while still known statically.
     var knownFlags: (ConditionCodeOp, Int)?
-    let done: HostLabel
     let routineFault: HostLabel
     let generalProtection: HostLabel
-    let out: HostLabel
-    /// Out-of-line code emitted after the epilogue.
+    /// Buffer offsets of this code and of the exit routine.
+    let origin: Int
+    let exitRoutine: Int
+    /// Out-of-line code emitted after the block's exit.
     var slowPaths: [(inout Emitter) -> Void] = []
+    /// Patchable direct exits: (rel32 field offset in this code, the stub label).
+    var sites: [(Int, HostLabel)] = []
 
     typealias C = HostBlockCompiler
+    typealias W = HostRunContext
 
-    init(memory: GuestAddressSpace, allocation: TempAllocation) {
+    init(memory: GuestAddressSpace, allocation: TempAllocation, origin: Int, exitRoutine: Int) {
         self.memory = memory
         self.allocation = allocation
-        done = a.label()
+        self.origin = origin
+        self.exitRoutine = exitRoutine
         routineFault = a.label()
         generalProtection = a.label()
-        out = a.label()
     }
 
-    static let pushed: [HostRegister] = [.rbx, .rbp, .r12, .r13, .r14, .r15]
+    func word(_ n: Int) -> HostMemory { HostMemory(C.words, Int32(n * 8)) }
 
-    mutating func prologue() {
-        for r in Self.pushed { a.push(r) }
-        a.alu(.sub, .rsp, immediate: 8) // 16-byte alignment at calls
-        a.mov(C.state, .rdi)
-        a.mov(C.temps, .rsi)
-        a.mov(C.words, .rdx)
-        a.movImmediate(C.window, UInt64(UInt(bitPattern: memory.base)))
-        a.movImmediate(C.pageTable, UInt64(UInt(bitPattern: memory.pageTable)))
+    /// `jmp` to the exit routine with `status` in RAX.
+    mutating func leave(_ status: UInt64) {
+        a.movImmediate(.rax, status)
+        a.byte(0xE9)
+        let field = a.offset
+        a.imm(Int64(exitRoutine - (origin + field + 4)), size: 4)
     }
 
-    mutating func epilogue() {
-        a.bind(done)
-        a.alu(.xor, .rax, .rax, size: 4)
-        a.bind(out)
-        a.alu(.add, .rsp, immediate: 8)
-        for r in Self.pushed.reversed() { a.pop(r) }
-        a.ret()
+    /// A direct exit to guest `target`: the checks that make it return to the run loop (a
+    /// forced exit, the mailbox's attention byte, and on backward jumps the interrupt word),
+    /// then a patchable jump that goes to the stub until the run loop links it.
+    mutating func directExit(_ target: UInt64, backward: Bool) {
+        let stub = a.label()
+        a.alu(.cmp, word(W.forceExitWord), immediate: 0)
+        a.jcc(.notEqual, stub)
+        a.mov(.rax, word(W.attentionAddressWord))
+        a.test(HostMemory(.rax), immediate: -1, size: 1)
+        a.jcc(.notEqual, stub)
+        if backward {
+            a.mov(.rax, word(W.interruptAddressWord))
+            a.alu(.cmp, HostMemory(.rax), immediate: 0)
+            a.jcc(.notEqual, stub)
+        }
+        let field = a.jmp(stub)
+        sites.append((field, stub))
+        slowPaths.append { e in
+            e.a.bind(stub)
+            e.a.movImmediate(.rax, target)
+            e.a.mov(e.word(W.nextPCWord), .rax)
+            e.a.movImmediate(.rax, UInt64(e.origin + field))
+            e.a.mov(e.word(W.patchSiteWord), .rax)
+            e.leave(W.statusDirect)
+        }
+    }
+
+    mutating func emitExit(_ exit: IRExit, start: UInt64) {
+        switch exit {
+        case .jump(let target):
+            directExit(target, backward: target <= start)
+        case .branch(let c, let taken, let notTaken):
+            let notTakenLabel = a.label()
+            let r = register(c, scratch: .rax)
+            a.test(r, r)
+            a.jcc(.equal, notTakenLabel)
+            directExit(taken, backward: taken <= start)
+            a.bind(notTakenLabel)
+            directExit(notTaken, backward: notTaken <= start)
+        case .indirect(let t):
+            load(.rax, t)
+            a.mov(word(W.nextPCWord), .rax)
+            leave(W.statusIndirect)
+        case .syscall(let at, let next):
+            a.movImmediate(.rax, at)
+            a.mov(word(W.syscallPCWord), .rax)
+            a.movImmediate(.rax, next)
+            a.mov(word(W.nextPCWord), .rax)
+            leave(W.statusSyscall)
+        case .exception:
+            break // not compiled (see `compile`)
+        }
+    }
+
+    /// The fault exits and the slow paths, after the block's exit.
+    mutating func emitOutOfLine() {
         a.bind(routineFault)
-        a.movImmediate(.rax, 1)
-        a.jmp(out)
+        leave(W.statusRoutineFault)
         a.bind(generalProtection)
-        a.movImmediate(.rax, 2)
-        a.jmp(out)
+        leave(W.statusGeneralProtection)
         var i = 0
         while i < slowPaths.count {
             let path = slowPaths[i]

@@ -3,7 +3,12 @@
 ///
 /// Words: [0] non-zero when a called routine raised an exception (kept in `pending`);
 /// [1] this object's unretained address, for the routines generated code calls;
-/// [2] the guest PC of a #GP raised by the generated code itself.
+/// [2] the guest PC of a #GP raised by the generated code itself; [3] the guest PC to go on at
+/// when the code returns to the run loop; [4] the code-buffer offset of the jump to patch to
+/// that PC's block (or all ones); [5] the PC of a SYSCALL; [6] non-zero to make every block
+/// return instead of following a chain; [7] the address of the mailbox's attention byte;
+/// [8] the address of the interrupt word (or of word 9, always zero); [10] the guest window's
+/// host base; [11] the page table's address.
 /// Not `Sendable`: it belongs to one executor's thread.
 final class HostRunContext {
     let words: UnsafeMutablePointer<UInt64>
@@ -13,13 +18,44 @@ final class HostRunContext {
     static let statusWord = 0
     static let selfWord = 1
     static let generalProtectionPCWord = 2
-    static let wordCount = 4
+    static let nextPCWord = 3
+    static let patchSiteWord = 4
+    static let syscallPCWord = 5
+    static let forceExitWord = 6
+    static let attentionAddressWord = 7
+    static let interruptAddressWord = 8
+    static let zeroWord = 9
+    static let windowWord = 10
+    static let pageTableWord = 11
+    static let wordCount = 12
+
+    /// Status returned by generated code: a called routine raised `pending`.
+    static let statusRoutineFault: UInt64 = 1
+    /// Status: #GP at the PC in word 2.
+    static let statusGeneralProtection: UInt64 = 2
+    /// Status: continue at word 3, patching the jump at word 4 to that block when it is host code.
+    static let statusDirect: UInt64 = 3
+    /// Status: continue at word 3 (an indirect jump).
+    static let statusIndirect: UInt64 = 4
+    /// Status: SYSCALL at word 5, continue at word 3.
+    static let statusSyscall: UInt64 = 5
 
     init(memory: GuestAddressSpace) {
         self.memory = memory
         words = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.wordCount)
         words.initialize(repeating: 0, count: Self.wordCount)
         words[Self.selfWord] = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+        words[Self.interruptAddressWord] = UInt64(UInt(bitPattern: words + Self.zeroWord))
+        words[Self.attentionAddressWord] = UInt64(UInt(bitPattern: words + Self.zeroWord))
+        words[Self.windowWord] = UInt64(UInt(bitPattern: memory.base))
+        words[Self.pageTableWord] = UInt64(UInt(bitPattern: memory.pageTable))
+    }
+
+    /// Points the generated code's checks at this run's attention byte and interrupt word.
+    func prepare(attention: UInt, interrupt: UnsafePointer<UInt64>?, forceExit: Bool) {
+        words[Self.attentionAddressWord] = UInt64(attention)
+        words[Self.interruptAddressWord] = UInt64(UInt(bitPattern: interrupt ?? UnsafePointer(words + Self.zeroWord)))
+        words[Self.forceExitWord] = forceExit ? 1 : 0
     }
 
     deinit { words.deallocate() }
@@ -33,7 +69,7 @@ final class HostRunContext {
     /// The exception a block that returned `status` raised, with the record cleared.
     func takeException(status: UInt64) -> GuestException {
         words[Self.statusWord] = 0
-        if status == 2 { return .generalProtection(pc: words[Self.generalProtectionPCWord]) }
+        if status == Self.statusGeneralProtection { return .generalProtection(pc: words[Self.generalProtectionPCWord]) }
         defer { pending = nil }
         return pending ?? .generalProtection(pc: words[Self.generalProtectionPCWord])
     }
