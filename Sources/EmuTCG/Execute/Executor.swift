@@ -75,7 +75,9 @@ public final class Executor {
         self.memory = memory
         translator = Translator(maximumInstructions: maximumBlockInstructions)
         compiler = BlockCompiler(memory: memory, stop: stop)
-        if backend == .host, let cache = try? HostCodeCache(memory: memory, capacity: Self.codeBufferCapacity) {
+        let closures = compiler
+        if backend == .host,
+           let cache = try? HostCodeCache(memory: memory, capacity: Self.codeBufferCapacity, fallbackStep: { closures.step($0) }) {
             self.backend = .host
             hostCache = cache
         } else {

@@ -24,9 +24,9 @@ final class HostCodeCache {
 
     /// A cache of `capacity` bytes for code over `memory`.
     /// - Throws: `CodeBufferError` when the host will not map the buffer.
-    init(memory: GuestAddressSpace, capacity: Int) throws(CodeBufferError) {
+    init(memory: GuestAddressSpace, capacity: Int, fallbackStep: @escaping (IROp) -> CompiledStep) throws(CodeBufferError) {
         buffer = try CodeBuffer(capacity: capacity)
-        compiler = HostBlockCompiler(memory: memory)
+        compiler = HostBlockCompiler(memory: memory, fallbackStep: fallbackStep)
         context = HostRunContext(memory: memory)
         placeRoutines()
     }
@@ -60,12 +60,14 @@ final class HostCodeCache {
     func compile(_ ir: IRBlock, tempCapacity: Int, flush: () -> Void) -> Int? {
         for attempt in 0..<2 {
             let origin = (buffer.used + 15) & ~15
-            guard let output = compiler.compile(ir, tempCapacity: tempCapacity, origin: origin, exitRoutine: exitRoutine) else {
+            guard let output = compiler.compile(ir, tempCapacity: tempCapacity, origin: origin, exitRoutine: exitRoutine,
+                                                stepBase: context.steps.count) else {
                 return nil
             }
             if let at = buffer.append(output.code) {
                 guard at == origin else { return nil }
                 for (site, stub) in output.patchSites { stubs[site] = stub }
+                context.steps.append(contentsOf: output.steps)
                 return at
             }
             guard attempt == 0 else { return nil }
@@ -84,6 +86,7 @@ final class HostCodeCache {
         do { try buffer.renewAfterFork() } catch { return false }
         incoming.removeAll()
         stubs.removeAll()
+        context.steps.removeAll()
         placeRoutines()
         return true
     }
@@ -93,6 +96,7 @@ final class HostCodeCache {
         buffer.reset()
         incoming.removeAll()
         stubs.removeAll()
+        context.steps.removeAll()
         placeRoutines()
     }
 

@@ -127,6 +127,41 @@ import Testing
         #expect(m.executor.codeBufferFlushes >= 1)
     }
 
+    /// Ops the host compiler does not emit natively (DIV, POPCNT, REP STOS, SSE) run as calls of
+    /// their closure steps inside host-code blocks, faults included.
+    @Test(arguments: [UInt8(7), 0])
+    func fallbackStepsInsideHostBlocks(divisor: UInt8) throws {
+        let code: [UInt8] = [
+            0xB8, 0x64, 0x00, 0x00, 0x00,       // mov eax, 100
+            0x48, 0x01, 0xC3,                   // add rbx, rax (flags live at the DIV)
+            0x31, 0xD2,                         // xor edx, edx
+            0xB9, divisor, 0x00, 0x00, 0x00,    // mov ecx, divisor
+            0xF7, 0xF1,                         // div ecx
+            0xF3, 0x4C, 0x0F, 0xB8, 0xC3,       // popcnt r8, rbx
+            0xB9, 0x10, 0x00, 0x00, 0x00,       // mov ecx, 16
+            0xF3, 0xAA,                         // rep stosb
+            0xF2, 0x0F, 0x58, 0xC1,             // addsd xmm0, xmm1
+            0x48, 0x01, 0xD8,                   // add rax, rbx
+        ]
+        var regs = [UInt64](repeating: 0, count: 16)
+        regs[3] = 0xF0F0_1234
+        regs[7] = TestMachine.data + 40
+        let setUp: (TestMachine) -> Void = { m in
+            m.cpu.setXMM(0, low: (1.5).bitPattern, high: 0)
+            m.cpu.setXMM(1, low: (2.25).bitPattern, high: 0)
+        }
+        try Self.expectSame(code, regs, setUp: setUp)
+        let (c, _) = try Self.run(code, regs, flags: 0x202, backend: .closure, setUp: setUp)
+        let (h, stop) = try Self.run(code, regs, flags: 0x202, backend: .host, setUp: setUp)
+        #expect(h.cpu.xmm(0) == c.cpu.xmm(0))
+        #expect(h.executor.translatedBlocks == h.executor.hostCompiledBlocks)
+        if divisor == 0 {
+            #expect(stop == .exception(.divideError(pc: TestMachine.code + 15)))
+        } else {
+            #expect(h.cpu.xmm(0).low == (3.75).bitPattern)
+        }
+    }
+
     /// Direct jumps between host blocks are patched, and a guest spinning in a chained loop
     /// still sees the interrupt word (checked on backward branches) and a stop request.
     @Test func chainedLoopsAreLinkedAndStillStop() throws {

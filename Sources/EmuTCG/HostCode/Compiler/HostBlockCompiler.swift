@@ -14,6 +14,8 @@ struct HostBlockCompiler {
         /// The direct exits' jumps: (buffer offset of the rel32 field, buffer offset of the stub
         /// it jumps to until patched).
         var patchSites: [(Int, Int)]
+        /// Closure steps the code calls, numbered from the `stepBase` given to `compile`.
+        var steps: [CompiledStep]
     }
 
     // Fixed registers while a block runs.
@@ -23,9 +25,15 @@ struct HostBlockCompiler {
     static let pageTable = HostRegister.r15
     static let words = HostRegister.rbx
 
-    /// Whether the host compiler handles `op`.
-    static func handles(_ op: IROp) -> Bool {
+    /// Builds the closure-back-end step of an op the host compiler does not compile natively;
+    /// the generated code calls it through `HostRoutines.step`.
+    let fallbackStep: (IROp) -> CompiledStep
+
+    /// Whether the host compiler emits `op` as machine code (else it calls `fallbackStep(op)`).
+    static func compilesNatively(_ op: IROp) -> Bool {
         switch op {
+        case .helper(.rotateWithoutFlags(_, let size), let args, let result, _):
+            return args.count == 2 && result != nil && [1, 2, 4, 8].contains(size)
         case .helper:
             return false
         case .unary(let u, _, _):
@@ -45,10 +53,11 @@ struct HostBlockCompiler {
     }
 
     /// Machine code for `block` placed at buffer offset `origin`, leaving through the exit
-    /// routine at `exitRoutine`; nil when an op or the exit is not handled (or temps exceed
-    /// `tempCapacity`).
-    func compile(_ block: IRBlock, tempCapacity: Int, origin: Int, exitRoutine: Int) -> Output? {
-        guard block.tempCount <= tempCapacity, block.ops.allSatisfy(Self.handles) else { return nil }
+    /// routine at `exitRoutine`; ops it does not compile natively become calls of fallback
+    /// steps numbered from `stepBase` (returned in `Output.steps`). Nil for an exception exit
+    /// or more temps than `tempCapacity`.
+    func compile(_ block: IRBlock, tempCapacity: Int, origin: Int, exitRoutine: Int, stepBase: Int) -> Output? {
+        guard block.tempCount <= tempCapacity else { return nil }
         var exitTemps: [IRTemp] = []
         switch block.exit {
         case .branch(let c, _, _): exitTemps = [c]
@@ -58,9 +67,15 @@ struct HostBlockCompiler {
         }
         var e = Emitter(memory: memory, allocation: TempAllocation(ops: block.ops, tempCount: block.tempCount, exitTemps: exitTemps),
                         origin: origin, exitRoutine: exitRoutine)
+        var steps: [CompiledStep] = []
         for (i, op) in block.ops.enumerated() {
             e.index = i
-            e.emit(op)
+            if Self.compilesNatively(op) {
+                e.emit(op)
+            } else {
+                e.emitStep(op, index: stepBase + steps.count)
+                steps.append(fallbackStep(op))
+            }
         }
         e.index = block.ops.count
         e.emitExit(block.exit, start: block.start)
@@ -71,7 +86,7 @@ struct HostBlockCompiler {
             guard let stubOffset = e.a.offset(of: stub) else { return nil }
             sites.append((origin + field, origin + stubOffset))
         }
-        return Output(code: code, patchSites: sites)
+        return Output(code: code, patchSites: sites, steps: steps)
     }
 }
 
@@ -181,6 +196,33 @@ private struct Emitter {
             path(&self)
             i += 1
         }
+    }
+
+    /// An op the closure back end runs: its operands go to their temp slots, the step is
+    /// called with (temps, state), a raised exception leaves through the fault exit, and the
+    /// result comes back from its slot. The step may change any guest state, flags included.
+    mutating func emitStep(_ op: IROp, index stepIndex: Int) {
+        var result: IRTemp?
+        switch op {
+        case .helper(_, _, let r, _): result = r
+        case .unary(_, let d, _): result = d
+        default: result = nil
+        }
+        for t in op.mentionedTemps where t != result {
+            if case .register(let r) = allocation.location(t) { a.mov(HostMemory(C.temps, Int32(t.index) * 8), r) }
+        }
+        call(HostRoutines.step, excluding: result) { e in
+            e.a.mov(.rdi, C.words)
+            e.a.movImmediate(.rsi, UInt64(stepIndex))
+            e.a.mov(.rdx, C.state)
+            e.a.mov(.rcx, C.temps)
+        }
+        a.alu(.cmp, word(W.statusWord), immediate: 0)
+        a.jcc(.notEqual, routineFault)
+        if let result, case .register(let r) = allocation.location(result) {
+            a.mov(r, HostMemory(C.temps, Int32(result.index) * 8))
+        }
+        knownFlags = nil
     }
 
     // MARK: operands
@@ -298,7 +340,7 @@ private struct Emitter {
             case .signExtend32: a.movsx(.rax, .rax, from: 4)
             case .byteSwap32: a.bswap(.rax, size: 4)
             case .byteSwap64: a.bswap(.rax, size: 8)
-            case .popCount, .countTrailingZeros, .countLeadingZeros: break // not handled (see `handles`)
+            case .popCount, .countTrailingZeros, .countLeadingZeros: break // a fallback step (see `compilesNatively`)
             }
             store(d, .rax)
         case .select(let d, let c, let x, let y):
@@ -324,8 +366,18 @@ private struct Emitter {
             store(d, .rax)
         case .condition(let d, let cc):
             emitCondition(d, cc)
+        case .helper(.rotateWithoutFlags(let left, let size), let args, let result?, _) where args.count == 2:
+            load(.rax, args[0])
+            load(.rcx, args[1])
+            a.shiftByCL(left ? .rol : .ror, .rax, size: size)
+            switch size {
+            case 1, 2: a.movzx(.rax, .rax, from: size)
+            case 4: a.mov(.rax, .rax, size: 4)
+            default: break
+            }
+            store(result, .rax)
         case .helper:
-            break // not handled (see `handles`)
+            break // a fallback step (see `compilesNatively`)
         }
     }
 

@@ -14,6 +14,9 @@ final class HostRunContext {
     let words: UnsafeMutablePointer<UInt64>
     let memory: GuestAddressSpace
     var pending: GuestException?
+    /// Closure steps generated code calls by number (ops it does not compile natively); kept
+    /// until the code buffer is emptied.
+    var steps: [CompiledStep] = []
 
     static let statusWord = 0
     static let selfWord = 1
@@ -80,6 +83,8 @@ final class HostRunContext {
 enum HostRoutines {
     typealias Load = @convention(c) (UnsafeMutablePointer<UInt64>, UInt64, UInt64, UInt64) -> UInt64
     typealias Store = @convention(c) (UnsafeMutablePointer<UInt64>, UInt64, UInt64, UInt64, UInt64) -> Void
+    typealias Step = @convention(c) (UnsafeMutablePointer<UInt64>, UInt64, UnsafeMutablePointer<UInt64>,
+                                     UnsafeMutablePointer<UInt64>) -> Void
     typealias Flags = @convention(c) (UnsafeMutablePointer<UInt64>) -> UInt64
     typealias Condition = @convention(c) (UnsafeMutablePointer<UInt64>, UInt64) -> UInt64
 
@@ -104,6 +109,20 @@ enum HostRoutines {
             guard let context = HostRunContext.from(words) else { return }
             do throws(GuestException) {
                 try context.memory.store(address, value, size: Int(size), pc: pc)
+            } catch {
+                context.pending = error
+                words[HostRunContext.statusWord] = 1
+            }
+        }
+        return UInt64(UInt(bitPattern: unsafeBitCast(f, to: UnsafeRawPointer.self)))
+    }
+
+    /// (words, step number, state, temps): runs a closure step; a raised exception is recorded.
+    static var step: UInt64 {
+        let f: Step = { words, index, state, temps in
+            guard let context = HostRunContext.from(words), index < UInt64(context.steps.count) else { return }
+            do throws(GuestException) {
+                try context.steps[Int(index)](temps, state)
             } catch {
                 context.pending = error
                 words[HostRunContext.statusWord] = 1
