@@ -1,4 +1,4 @@
-// emu-user [--strace] [-E VAR=VALUE] PROGRAM [ARGS...]
+// emu-user [--strace] [--backend closure|host] [-E VAR=VALUE] PROGRAM [ARGS...]
 // Runs an x86-64 Linux executable (static, static-PIE, or dynamically linked with the host's ld.so)
 // under EmuTCG; the guest's stdio is ours and our exit
 // status is the guest's (a guest killed by a signal kills us with the same signal).
@@ -31,11 +31,12 @@ func selfPath() -> String? {
 }
 
 func usage() -> Never {
-    printError("usage: emu-user [--strace] [-E VAR=VALUE]... [-U VAR]... PROGRAM [ARGS...]\n")
+    printError("usage: emu-user [--strace] [--backend closure|host] [-E VAR=VALUE]... [-U VAR]... PROGRAM [ARGS...]\n")
     exit(2)
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
+var backendOption: [String] = []
 var strace = false
 var traceBlocks = false
 var decodeAt: UInt64? = nil
@@ -52,6 +53,11 @@ while i < arguments.count {
     switch arguments[i] {
     case "--strace", "-strace": strace = true
     case "--trace-blocks": traceBlocks = true
+    case "--backend": // the CPU back end (as EMU_TCG_BACKEND); kept for the programs it executes
+        i += 1
+        guard i < arguments.count, ExecutorBackend(rawValue: arguments[i]) != nil else { usage() }
+        setenv("EMU_TCG_BACKEND", arguments[i], 1)
+        backendOption = ["--backend", arguments[i]]
     case "--argv0":
         i += 1
         guard i < arguments.count else { usage() }
@@ -84,7 +90,7 @@ do {
     let process = try LinuxProcess(path: programPath, arguments: guestArguments, environment: environment)
     process.emulatorPath = selfPath()
     process.forwardHostSignals()
-    if strace { process.emulatorOptions = ["--strace"] }
+    process.emulatorOptions = (strace ? ["--strace"] : []) + backendOption
     if let decodeAt {
         var pc = decodeAt
         for _ in 0..<40 {
