@@ -23,20 +23,11 @@ missing() {
     exit 1
 }
 command -v qemu-system-x86_64 >/dev/null || missing "qemu-system-x86_64 (apt-get install qemu-system-x86)"
-command -v cpio >/dev/null || missing "cpio (apt-get install cpio)"
-command -v modinfo >/dev/null || missing "modinfo (apt-get install kmod)"
-busybox=/bin/busybox # busybox-static's; the dynamic busybox package's would not run in the guest
-{ [ -x "$busybox" ] && ! ldd "$busybox" >/dev/null 2>&1; } \
-    || missing "a statically linked $busybox (apt-get install busybox-static)"
-
-# The installed kernel: the newest /boot/vmlinuz-VERSION whose modules include 9p. The running
-# kernel (uname -r) is not assumed to be it.
-kver="" kernel=""
-for k in $(ls /boot/vmlinuz-* 2>/dev/null | sort -V); do
-    v=${k#/boot/vmlinuz-}
-    [ -d "/lib/modules/$v/kernel/fs/9p" ] && { kver=$v; kernel=$k; }
-done
-[ -n "$kver" ] || missing "a kernel in /boot with 9p modules in /lib/modules/VERSION (apt-get install linux-image-amd64)"
+. "$integration_dir/../../scripts/lib/initramfs.sh"
+tool=$(initramfs_missing_tool)
+[ -z "$tool" ] || missing "$tool"
+initramfs_find_kernel \
+    || missing "a kernel in /boot with 9p modules in /lib/modules/VERSION (apt-get install linux-image-amd64)"
 [ -r "$kernel" ] || missing "read access to $kernel (run as root)"
 [ -x "$emu9p" ] || { echo "no emu-9p at $emu9p" >&2; echo "0 passed, 1 failed"; exit 1; }
 
@@ -44,7 +35,7 @@ work=$(mktemp -d)
 export_dir="$work/export"
 root="$work/initramfs"
 log="$work/console.log"
-mkdir -p "$export_dir" "$root"/{bin,dev,proc,sys,mnt,tmp,lib/modules}
+mkdir -p "$export_dir"
 echo "hello from the host" > "$export_dir/host-hello.txt"
 head -c 1048576 /dev/urandom > "$export_dir/host-data.bin"
 host_md5=$(md5sum < "$export_dir/host-data.bin" | cut -d' ' -f1)
@@ -105,26 +96,10 @@ else
 fi
 
 # --- the initramfs: busybox, the modules 9p over TCP and an e1000 NIC need, in load order ---
-cp "$busybox" "$root/bin/busybox"
-order=()
-add_module() { # $1 module name; its dependencies first (modinfo -F depends), each once
-    local m=${1//-/_} d f
-    for d in "${order[@]}"; do [ "$d" = "$m" ] && return 0; done
-    f=$(modinfo -k "$kver" -F filename "$m" 2>/dev/null) || return 1
-    for d in $(modinfo -k "$kver" -F depends "$m" | tr ',' ' '); do add_module "$d" || return 1; done
-    case "$f" in
-        *.ko) cp "$f" "$root/lib/modules/$m.ko" ;;
-        *.ko.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
-        *.ko.zst) zstd -qdc "$f" > "$root/lib/modules/$m.ko" ;;
-        *.ko.gz) gzip -dc "$f" > "$root/lib/modules/$m.ko" ;;
-        *) echo "unknown module format: $f" >&2; return 1 ;;
-    esac || return 1
-    order+=("$m")
-}
+initramfs_start "$root" || { echo "could not start the initramfs" >&2; echo "0 passed, 1 failed"; exit 1; }
 for m in e1000 netfs fscache 9pnet 9pnet_fd 9p; do
-    add_module "$m" || missing "kernel module $m for $kver (apt-get install linux-image-amd64)"
+    initramfs_add_module "$root" "$kver" "$m" || missing "kernel module $m for $kver (apt-get install linux-image-amd64)"
 done
-printf '%s\n' "${order[@]}" > "$root/modules.order"
 
 cat > "$root/init" <<'GUEST'
 #!/bin/busybox sh
@@ -225,7 +200,7 @@ umount /mnt && r umount ok || r umount FAIL
 finish
 GUEST
 chmod 755 "$root/init"
-(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) > "$work/initrd.gz" \
+initramfs_pack "$root" "$work/initrd.gz" gzip \
     || { echo "could not build the initramfs" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 # --- the server ---
