@@ -42,7 +42,7 @@ while kill -0 "$qemu" 2>/dev/null; do
 done
 wait "$qemu"; qemu_rc=$?; qemu=""
 end=$(date +%s.%N)
-printf 'guest ran %.1f s (qemu exit %d; kernel %s)\n' "$(echo "$end - $start" | bc)" "$qemu_rc" "$PC_GUEST_KVER"
+printf 'guest ran %.1f s (qemu exit %d; kernel %s)\n' "$(awk "BEGIN {print $end - $start}")" "$qemu_rc" "$PC_GUEST_KVER"
 
 check "the guest reached userspace on the serial console (ttyS0)" grep -aq '^GUEST-BOOT userspace' "$work/serial.log"
 check "the ACPI power button (system_powerdown) made the guest's acpid power off; QEMU exited 0" \
