@@ -52,12 +52,12 @@ pc_guest_prepare() {
         done
         for f in init self-check bench; do install -m 755 "$pc_guest_lib_dir/pc-guest/$f" "$root/$f"; done
         install -D -m 755 "$pc_guest_lib_dir/pc-guest/power-button" "$root/etc/acpi/PWRF/00000080"
-        initramfs_pack "$root" "$PC_GUEST_INITRD.new"
-        mv "$PC_GUEST_INITRD.new" "$PC_GUEST_INITRD"
+        initramfs_pack "$root" "$root.cpio"
+        mv "$root.cpio" "$PC_GUEST_INITRD" # atomic: a concurrent run sees the old or the new one
         rm -f "$cache/vmlinux"
         echo "$stamp" > "$cache/stamp"
-    ) || { rm -rf "$root"; return 1; }
-    rm -rf "$root"
+    ) || { rm -rf "$root" "$root.cpio"; return 1; }
+    rm -rf "$root" "$root.cpio"
 }
 
 pc_guest_vmlinux() {
@@ -67,15 +67,15 @@ pc_guest_vmlinux() {
     local cache; cache=$(dirname "$PC_GUEST_INITRD")
     PC_GUEST_VMLINUX=$cache/vmlinux
     [ -s "$PC_GUEST_VMLINUX" ] && return 0
-    local sects off len
+    local sects off len new="$PC_GUEST_VMLINUX.$$"
     sects=$(od -An -tu1 -j $((0x1F1)) -N1 "$PC_GUEST_KERNEL" | tr -d ' ')
     [ "$sects" = 0 ] && sects=4
     off=$(od -An -tu4 -j $((0x248)) -N4 "$PC_GUEST_KERNEL" | tr -d ' ')
     len=$(od -An -tu4 -j $((0x24C)) -N4 "$PC_GUEST_KERNEL" | tr -d ' ')
-    tail -c +$(( (sects + 1) * 512 + off + 1 )) "$PC_GUEST_KERNEL" | head -c "$len" | xz -dc --single-stream > "$PC_GUEST_VMLINUX.new" \
-        && [ "$(head -c 4 "$PC_GUEST_VMLINUX.new" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] \
-        && mv "$PC_GUEST_VMLINUX.new" "$PC_GUEST_VMLINUX" \
-        || { rm -f "$PC_GUEST_VMLINUX.new"; echo "could not decompress the payload of $PC_GUEST_KERNEL" >&2; return 1; }
+    tail -c +$(( (sects + 1) * 512 + off + 1 )) "$PC_GUEST_KERNEL" | head -c "$len" | xz -dc --single-stream > "$new" \
+        && [ "$(head -c 4 "$new" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] \
+        && mv "$new" "$PC_GUEST_VMLINUX" \
+        || { rm -f "$new"; echo "could not decompress the payload of $PC_GUEST_KERNEL" >&2; return 1; }
 }
 
 # pc_guest_qemu_args KERNEL APPEND DISK SHARE SERIAL-FILE CONSOLE-FILE [MONITOR-PIPE]
