@@ -62,6 +62,22 @@ public final class Executor {
     public var codeBufferFlushes: Int { hostCache?.buffer.flushes ?? 0 }
     /// Direct jumps patched between host-code blocks (statistics).
     public var hostLinks: Int { hostCache?.links ?? 0 }
+    /// Indirect jumps, calls and returns of host code that found their block in the lookup
+    /// table (statistics).
+    public var indirectLookupHits: UInt64 { hostCache?.context.indirectHits ?? 0 }
+    /// Indirect exits of host code that returned to the run loop: a lookup miss, or a check
+    /// (stop, posted code change, interrupt word, forced exit) before the probe (statistics).
+    public private(set) var indirectLookupMisses: UInt64 = 0
+    /// This executor's statistics so far (see `ExecutorStatistics`).
+    var counts: ExecutorStatistics.Counts {
+        ExecutorStatistics.Counts(
+            blocksTranslated: UInt64(translatedBlocks), hostBlocks: UInt64(hostCompiledBlocks),
+            codeBufferFlushes: UInt64(codeBufferFlushes), chainLinks: UInt64(hostLinks),
+            indirectHits: indirectLookupHits, indirectMisses: indirectLookupMisses,
+            helperCalls: hostCache?.context.helperCalls ?? 0, slowMemoryCalls: hostCache?.context.slowMemoryCalls ?? 0)
+    }
+    /// What this executor has added to `ExecutorStatistics.shared` so far.
+    var reportedCounts = ExecutorStatistics.Counts()
     /// Nil for the closure back end, and after a forked child could not renew its code buffer.
     var hostCache: HostCodeCache?
     var codeBuffer: CodeBuffer? { hostCache?.buffer }
@@ -105,7 +121,10 @@ public final class Executor {
         generation &+= 1
         for pc in starts {
             if let block = blocks.removeValue(forKey: pc) {
-                if let entry = block.hostEntry { hostCache?.unlink(entry: entry) }
+                if let entry = block.hostEntry {
+                    hostCache?.unlink(entry: entry)
+                    hostCache?.context.lookup.drop(pc: pc)
+                }
                 retired.append(block)
             }
         }
@@ -115,6 +134,7 @@ public final class Executor {
     public func invalidateAll() {
         generation &+= 1
         hostCache?.unlinkAll()
+        hostCache?.context.lookup.clear()
         retired.append(contentsOf: blocks.values)
         blocks.removeAll()
         blocksByPage.removeAll()
@@ -163,6 +183,13 @@ public final class Executor {
     /// Runs from the current RIP until a SYSCALL, an exception, a stop request, or (when given)
     /// `blockBudget` blocks have run (then `.stopRequested` with RIP at the next block).
     public func run(blockBudget: Int = .max) -> StopReason {
+        defer {
+            if ExecutorStatistics.enabled {
+                let now = counts
+                ExecutorStatistics.shared.add(now - reportedCounts)
+                reportedCounts = now
+            }
+        }
         retired.removeAll()
         if let cache = hostCache, cache.needsRenewal {
             // A forked child: the parent's code is not inherited (see `CodeBuffer`); renew the
@@ -214,7 +241,12 @@ public final class Executor {
                     }
                     current = b
                 case HostRunContext.statusIndirect:
-                    current = block(at: w[HostRunContext.nextPCWord])
+                    indirectLookupMisses &+= 1
+                    let b = block(at: w[HostRunContext.nextPCWord])
+                    // `b` is in the block cache now (a flush inside `block(at:)` ran before it
+                    // was compiled), so its entry is valid until it is dropped from the cache.
+                    if let target = b.hostEntry { cache.fillLookup(pc: b.start, entry: target) }
+                    current = b
                 case HostRunContext.statusSyscall:
                     s[StateSlot.rip] = w[HostRunContext.nextPCWord]
                     return .syscall(at: w[HostRunContext.syscallPCWord])

@@ -68,6 +68,9 @@ final class HostCodeCache {
                 guard at == origin else { return nil }
                 for (site, stub) in output.patchSites { stubs[site] = stub }
                 context.steps.append(contentsOf: output.steps)
+                if PerfMap.enabled {
+                    PerfMap.record(start: UInt(bitPattern: buffer.address(of: at)), size: output.code.count, guestPC: ir.start)
+                }
                 return at
             }
             guard attempt == 0 else { return nil }
@@ -87,16 +90,18 @@ final class HostCodeCache {
         incoming.removeAll()
         stubs.removeAll()
         context.steps.removeAll()
+        context.lookup.clear()
         placeRoutines()
         return true
     }
 
-    /// Empties the buffer (nothing may run in it) and forgets every link.
+    /// Empties the buffer (nothing may run in it) and forgets every link and lookup entry.
     func reset() {
         buffer.reset()
         incoming.removeAll()
         stubs.removeAll()
         context.steps.removeAll()
+        context.lookup.clear()
         placeRoutines()
     }
 
@@ -117,6 +122,13 @@ final class HostCodeCache {
     /// Sends every patched jump back to its stub.
     func unlinkAll() {
         for entry in Array(incoming.keys) { unlink(entry: entry) }
+    }
+
+    /// Lets indirect jumps to guest `pc` go straight to the block at buffer offset `entry`
+    /// (see `IndirectLookupTable` for why such an entry never outlives the block).
+    func fillLookup(pc: UInt64, entry: Int) {
+        context.lookup.fill(pc: pc, mode: context.words[HostRunContext.modeWord],
+                            address: UInt(bitPattern: buffer.address(of: entry)))
     }
 
     private func write(site: Int, target: Int) {

@@ -135,16 +135,7 @@ private struct Emitter {
     /// then a patchable jump that goes to the stub until the run loop links it.
     mutating func directExit(_ target: UInt64, backward: Bool) {
         let stub = a.label()
-        a.alu(.cmp, word(W.forceExitWord), immediate: 0)
-        a.jcc(.notEqual, stub)
-        a.mov(.rax, word(W.attentionAddressWord))
-        a.test(HostMemory(.rax), immediate: -1, size: 1)
-        a.jcc(.notEqual, stub)
-        if backward {
-            a.mov(.rax, word(W.interruptAddressWord))
-            a.alu(.cmp, HostMemory(.rax), immediate: 0)
-            a.jcc(.notEqual, stub)
-        }
+        exitChecks(interrupt: backward, scratch: .rax, otherwise: stub)
         let field = a.jmp(stub)
         sites.append((field, stub))
         slowPaths.append { e in
@@ -155,6 +146,52 @@ private struct Emitter {
             e.a.mov(e.word(W.patchSiteWord), .rax)
             e.leave(W.statusDirect)
         }
+    }
+
+    /// The checks before following a chain: a forced exit, the mailbox's attention byte (a stop
+    /// request or a posted code change), and when `interrupt` is set the interrupt word; any of
+    /// them set jumps to `otherwise`. Uses `scratch`.
+    mutating func exitChecks(interrupt: Bool, scratch: HostRegister, otherwise: HostLabel) {
+        a.alu(.cmp, word(W.forceExitWord), immediate: 0)
+        a.jcc(.notEqual, otherwise)
+        a.mov(scratch, word(W.attentionAddressWord))
+        a.test(HostMemory(scratch), immediate: -1, size: 1)
+        a.jcc(.notEqual, otherwise)
+        if interrupt {
+            a.mov(scratch, word(W.interruptAddressWord))
+            a.alu(.cmp, HostMemory(scratch), immediate: 0)
+            a.jcc(.notEqual, otherwise)
+        }
+    }
+
+    /// An indirect exit (jump, call or return) to the guest PC in `t`: after the exit checks
+    /// (the interrupt word included, since a guest can loop through indirect jumps alone), the
+    /// PC's entry in the lookup table (`IndirectLookupTable`) is compared with the PC and the
+    /// current mode; a match jumps to the block's host code, anything else returns to the run
+    /// loop with the PC in word 3.
+    mutating func indirectExit(_ t: IRTemp) {
+        let miss = a.label()
+        load(.rax, t)
+        a.mov(word(W.nextPCWord), .rax)
+        exitChecks(interrupt: true, scratch: .rcx, otherwise: miss)
+        a.mov(.rcx, .rax)
+        a.shift(.shr, .rcx, immediate: 12)
+        a.alu(.xor, .rcx, .rax)
+        a.alu(.and, .rcx, immediate: Int32(IndirectLookupTable.entryCount - 1), size: 4)
+        a.shift(.shl, .rcx, immediate: 5) // × 32 bytes per entry
+        let entry = { (word: Int) in
+            HostMemory(base: C.words, index: .rcx, displacement: Int32(W.lookupOffset + word * 8))
+        }
+        a.alu(.cmp, .rax, entry(0))
+        a.jcc(.notEqual, miss)
+        a.mov(.rdx, word(W.modeWord))
+        a.alu(.cmp, .rdx, entry(1))
+        a.jcc(.notEqual, miss)
+        a.alu(.add, word(W.indirectHitsWord), immediate: 1)
+        a.mov(.rcx, entry(2))
+        a.jmp(.rcx)
+        a.bind(miss)
+        leave(W.statusIndirect)
     }
 
     mutating func emitExit(_ exit: IRExit, start: UInt64) {
@@ -170,9 +207,7 @@ private struct Emitter {
             a.bind(notTakenLabel)
             directExit(notTaken, backward: notTaken <= start)
         case .indirect(let t):
-            load(.rax, t)
-            a.mov(word(W.nextPCWord), .rax)
-            leave(W.statusIndirect)
+            indirectExit(t)
         case .syscall(let at, let next):
             a.movImmediate(.rax, at)
             a.mov(word(W.syscallPCWord), .rax)

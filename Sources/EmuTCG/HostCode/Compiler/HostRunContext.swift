@@ -8,15 +8,24 @@
 /// that PC's block (or all ones); [5] the PC of a SYSCALL; [6] non-zero to make every block
 /// return instead of following a chain; [7] the address of the mailbox's attention byte;
 /// [8] the address of the interrupt word (or of word 9, always zero); [10] the guest window's
-/// host base; [11] the page table's address.
+/// host base; [11] the page table's address; [12] the translation mode the executor runs in
+/// (the second half of a lookup key); [13] indirect jumps that found their block in the lookup
+/// table (statistics); [14], [15] unused. From word 16 on: the indirect-branch lookup table
+/// (`IndirectLookupTable`), addressed from `rbx` like the words.
 /// Not `Sendable`: it belongs to one executor's thread.
 final class HostRunContext {
     let words: UnsafeMutablePointer<UInt64>
+    /// The indirect-branch lookup table, inside the same allocation as `words`.
+    let lookup: IndirectLookupTable
     let memory: GuestAddressSpace
     var pending: GuestException?
     /// Closure steps generated code calls by number (ops it does not compile natively); kept
     /// until the code buffer is emptied.
     var steps: [CompiledStep] = []
+    /// Closure steps called from host code (statistics).
+    var helperCalls: UInt64 = 0
+    /// Memory accesses that took the checked slow path (statistics).
+    var slowMemoryCalls: UInt64 = 0
 
     static let statusWord = 0
     static let selfWord = 1
@@ -30,7 +39,11 @@ final class HostRunContext {
     static let zeroWord = 9
     static let windowWord = 10
     static let pageTableWord = 11
-    static let wordCount = 12
+    static let modeWord = 12
+    static let indirectHitsWord = 13
+    static let wordCount = 16
+    /// Byte offset of the lookup table from `words`.
+    static let lookupOffset = wordCount * 8
 
     /// Status returned by generated code: a called routine raised `pending`.
     static let statusRoutineFault: UInt64 = 1
@@ -45,8 +58,12 @@ final class HostRunContext {
 
     init(memory: GuestAddressSpace) {
         self.memory = memory
-        words = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.wordCount)
-        words.initialize(repeating: 0, count: Self.wordCount)
+        let total = Self.wordCount + IndirectLookupTable.entryCount * IndirectLookupTable.entryWords
+        words = UnsafeMutablePointer<UInt64>.allocate(capacity: total)
+        words.initialize(repeating: 0, count: total)
+        lookup = IndirectLookupTable(entries: words + Self.wordCount)
+        lookup.clear()
+        words[Self.modeWord] = Self.userMode64
         words[Self.selfWord] = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
         words[Self.interruptAddressWord] = UInt64(UInt(bitPattern: words + Self.zeroWord))
         words[Self.attentionAddressWord] = UInt64(UInt(bitPattern: words + Self.zeroWord))
@@ -60,6 +77,13 @@ final class HostRunContext {
         words[Self.interruptAddressWord] = UInt64(UInt(bitPattern: interrupt ?? UnsafePointer(words + Self.zeroWord)))
         words[Self.forceExitWord] = forceExit ? 1 : 0
     }
+
+    /// The translation mode of 64-bit user mode, the only one an executor runs in so far (blocks
+    /// are cached by PC alone); a lookup entry matches only under the mode it was filled in.
+    static let userMode64: UInt64 = 0
+
+    /// Indirect jumps that went straight to their block through the lookup table.
+    var indirectHits: UInt64 { words[Self.indirectHitsWord] }
 
     deinit { words.deallocate() }
 
@@ -92,6 +116,7 @@ enum HostRoutines {
     static var load: UInt64 {
         let f: Load = { words, address, size, pc in
             guard let context = HostRunContext.from(words) else { return 0 }
+            context.slowMemoryCalls &+= 1
             do throws(GuestException) {
                 return try context.memory.load(address, size: Int(size), pc: pc)
             } catch {
@@ -107,6 +132,7 @@ enum HostRoutines {
     static var store: UInt64 {
         let f: Store = { words, address, value, size, pc in
             guard let context = HostRunContext.from(words) else { return }
+            context.slowMemoryCalls &+= 1
             do throws(GuestException) {
                 try context.memory.store(address, value, size: Int(size), pc: pc)
             } catch {
@@ -121,6 +147,7 @@ enum HostRoutines {
     static var step: UInt64 {
         let f: Step = { words, index, state, temps in
             guard let context = HostRunContext.from(words), index < UInt64(context.steps.count) else { return }
+            context.helperCalls &+= 1
             do throws(GuestException) {
                 try context.steps[Int(index)](temps, state)
             } catch {
