@@ -157,8 +157,8 @@ final class TestHostThread {
         guard let target else { return }
         let tid = UInt64(target.tid.load(ordering: .relaxed))
         #expect(ThreadSyscalls.tgkill(main, SyscallArgs(values: (UInt64(getpid()), tid, 10, 0, 0, 0))) == 0)
-        #expect(target.pending.load(ordering: .relaxed) == 1 << 9)
-        #expect(main.handle.pending.load(ordering: .relaxed) == 0 && p.pendingSignals.load(ordering: .relaxed) == 0)
+        #expect(target.pending.mask == 1 << 9 && target.pending.take(10)?.code == QueuedSignal.SI_TKILL)
+        #expect(main.handle.pending.mask == 0 && p.pendingSignals.mask == 0)
         #expect(ThreadSyscalls.tgkill(main, SyscallArgs(values: (UInt64(getpid()), 0x7FFF_FFF0, 10, 0, 0, 0))) == -LinuxErrno.ESRCH)
         done.store(true, ordering: .releasing)
         worker.join()

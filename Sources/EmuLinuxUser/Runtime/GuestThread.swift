@@ -135,9 +135,14 @@ public final class GuestThread {
     }
 
     /// Moves host signals that reached this host thread to its pending set (kicks only wake).
+    /// Their siginfo is SI_USER from this process (the forwarding handler keeps no siginfo).
     func takeHostSignals() {
-        let bits = emu_take_host_signals() & ~ThreadHandle.kickBit
-        if bits != 0 { handle.pending.bitwiseOr(bits, ordering: .relaxed) }
+        var bits = emu_take_host_signals() & ~ThreadHandle.kickBit
+        while bits != 0 {
+            let signal = Int32(bits.trailingZeroBitCount + 1)
+            bits &= bits - 1
+            handle.pending.post(QueuedSignal(signal: signal, code: QueuedSignal.SI_USER, sender: LinuxProcess.ownSender))
+        }
     }
 
     func dispatchSyscall() {
@@ -187,38 +192,44 @@ public final class GuestThread {
 
     /// Signals this thread would take now: its own, then the process's, minus its mask.
     var deliverable: UInt64 {
-        (handle.pending.load(ordering: .acquiring) | process.pendingSignals.load(ordering: .acquiring)) & ~signalMask
+        pendingMask & ~signalMask
+    }
+
+    /// Signals pending for this thread: its own and the process's (not those the host holds).
+    var pendingMask: UInt64 {
+        handle.pending.mask | process.pendingSignals.mask
     }
 
     /// For an interrupted blocking call: whether it restarts (the signal to deliver has
     /// SA_RESTART, is ignored, or there is none) rather than failing with EINTR.
     func restartsAfterSignal(handlerPreventsRestart: Bool = false) -> Bool {
         let ready = deliverable
-        guard ready != 0 else { return true }
-        let signal = Int(ready.trailingZeroBitCount + 1)
+        guard let next = PendingSignalSet.next(in: ready) else { return true }
+        let signal = Int(next)
         let action = process.action(signal)
         if action.handler > 1 { return !handlerPreventsRestart && action.flags & 0x1000_0000 != 0 } // SA_RESTART
         if action.handler == 1 || ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)) { return true }
         return false
     }
 
-    /// Takes `signal` from this thread's pending set or else the process's; false when another
-    /// thread took the process-directed one first.
-    func claim(_ signal: Int32) -> Bool {
-        let bit: UInt64 = 1 << UInt64(signal - 1)
-        if handle.pending.load(ordering: .acquiring) & bit != 0 {
-            return handle.pending.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0
-        }
-        return process.pendingSignals.bitwiseAnd(~bit, ordering: .acquiringAndReleasing).oldValue & bit != 0
+    /// Takes the oldest instance of `signal` from this thread's pending set or else the
+    /// process's; nil when there is none (another thread took the process-directed one first).
+    func claim(_ signal: Int32) -> QueuedSignal? {
+        handle.pending.take(signal) ?? process.pendingSignals.take(signal)
+    }
+
+    /// Whether `signal`'s action now is to ignore it (SIG_IGN, or SIG_DFL of a signal ignored
+    /// by default).
+    func isIgnored(_ signal: Int32) -> Bool {
+        let action = process.action(Int(signal))
+        return action.handler == 1 || (action.handler == 0 && ProcessSyscalls.ignoredByDefault.contains(UInt64(signal)))
     }
 
     /// Delivers unblocked pending signals (thread-directed first, then process-directed).
     func deliverPendingSignals() {
         while exitStatus == nil && !process.exiting.load(ordering: .acquiring) {
-            let ready = deliverable
-            if ready == 0 { return }
-            let signal = Int32(ready.trailingZeroBitCount + 1)
-            guard claim(signal) else { continue }
+            guard let signal = PendingSignalSet.next(in: deliverable) else { return }
+            guard let instance = claim(signal) else { continue }
             let action = process.action(Int(signal))
             if action.handler == 1 { continue }
             if action.handler == 0 {
@@ -226,8 +237,8 @@ public final class GuestThread {
                 process.exitGroup(.signaled(signal))
                 return
             }
-            let info = SignalDelivery.Info(signal: signal, code: 0, address: UInt64(getpid()) | UInt64(getuid()) << 32)
-            trace?("--- \(LinuxProcess.signalName(signal)) {si_code=SI_USER} ---")
+            let info = SignalDelivery.Info(instance)
+            trace?("--- \(LinuxProcess.signalName(signal)) {si_code=\(instance.code)} ---")
             if !SignalDelivery.deliver(self, info) { process.exitGroup(.signaled(GuestSignal.SIGSEGV)); return }
         }
     }

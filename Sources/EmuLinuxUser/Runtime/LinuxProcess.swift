@@ -43,8 +43,8 @@ public final class LinuxProcess: @unchecked Sendable {
     /// mmap places mappings top-down below this address.
     let mmapCeiling: UInt64
     let signalActions = Mutex([GuestSignalAction](repeating: GuestSignalAction(), count: GuestSignal.count + 1))
-    /// Process-directed signals (kill) not yet taken by a thread (bit n-1 for signal n).
-    let pendingSignals = Atomic<UInt64>(0)
+    /// Process-directed signals (kill) not yet taken by a thread.
+    let pendingSignals = SignalQueue()
     /// Whether host signals are forwarded to the guest (see `forwardHostSignals()`).
     var forwardsHostSignals = false
     /// The running threads.
@@ -164,8 +164,13 @@ public final class LinuxProcess: @unchecked Sendable {
     /// kernel gives a process-directed signal to a thread that does not block it.
     /// Affects the whole host process; call it only from a program that is the emulator, before
     /// `run()`.
+    ///
+    /// The guest starts with the host thread's signal state, as a program the host had executed
+    /// would (``ExecSignalHandover/adopt(into:)``): its mask, its pending signals, and SIG_IGN
+    /// for the signals it ignores.
     public func forwardHostSignals() {
         forwardsHostSignals = true
+        ExecSignalHandover.adopt(into: self)
         for signal in Self.forwardedSignals { _ = emu_forward_host_signal(signal) }
         installKickHandler()
     }
@@ -226,13 +231,45 @@ public final class LinuxProcess: @unchecked Sendable {
 
     /// A process-directed signal: pending for the process; a thread that does not block it is
     /// made to look (the caller delivers it itself, after its system call, when it can).
-    func raise(_ signal: Int32, from sender: ThreadHandle?) {
-        let bit: UInt64 = 1 << UInt64(signal - 1)
-        pendingSignals.bitwiseOr(bit, ordering: .acquiringAndReleasing)
-        if let sender, sender.blocked.load(ordering: .relaxed) & bit == 0 { return }
+    /// Returns false when a real-time signal could not be queued (too many pending).
+    @discardableResult
+    func raise(_ instance: QueuedSignal, from sender: ThreadHandle?) -> Bool {
+        guard pendingSignals.post(instance) else { return false }
+        let bit = PendingSignalSet.bit(instance.signal)
+        if let sender, sender.blocked.load(ordering: .relaxed) & bit == 0 { return true }
         let handles = threads.withLock { $0 }
         if let target = handles.first(where: { $0 !== sender && $0.blocked.load(ordering: .relaxed) & bit == 0 }) {
             target.kick()
+        }
+        return true
+    }
+
+    /// A signal sent by this process to itself (kill, sigqueue): SI_USER (or `code`) from our
+    /// own pid and uid.
+    @discardableResult
+    func raise(_ signal: Int32, code: Int32 = QueuedSignal.SI_USER, value: UInt64 = 0, from sender: ThreadHandle?) -> Bool {
+        raise(QueuedSignal(signal: signal, code: code, sender: Self.ownSender, value: value), from: sender)
+    }
+
+    /// si_pid and si_uid of a signal this process sends (packed as in the siginfo).
+    static var ownSender: UInt64 { UInt64(UInt32(bitPattern: getpid())) | UInt64(getuid()) << 32 }
+
+    /// The guest mask of the thread group leader (the thread whose id is the process id), which
+    /// Linux consults to decide whether a process-directed signal it would ignore is dropped;
+    /// 0 once the leader has ended.
+    var leaderBlocked: UInt64 {
+        let pid = getpid()
+        return threads.withLock { $0.first { $0.tid.load(ordering: .relaxed) == pid } }?.blocked.load(ordering: .relaxed) ?? 0
+    }
+
+    /// Drops every pending instance of `signal`, in the process's set and every thread's (as
+    /// Linux does when the signal's action becomes "ignore"), and a forwarded one the host holds
+    /// for the calling thread.
+    func discardPending(_ signal: Int32) {
+        pendingSignals.discard(signal)
+        for handle in threads.withLock({ $0 }) { handle.pending.discard(signal) }
+        if forwardsHostSignals && Self.forwardedMask & PendingSignalSet.bit(signal) != 0 {
+            HostSignals.takePending(PendingSignalSet.bit(signal))
         }
     }
 
@@ -243,8 +280,8 @@ public final class LinuxProcess: @unchecked Sendable {
         thread.handle.tid.store(emu_gettid(), ordering: .relaxed)
         threads.withLock { $0 = [thread.handle] }
         liveThreads.atomic.store(1, ordering: .releasing)
-        pendingSignals.store(0, ordering: .relaxed)
-        thread.handle.pending.store(0, ordering: .relaxed) // a fork child starts with no pending signals
+        pendingSignals.removeAll()
+        thread.handle.pending.removeAll() // a fork child starts with no pending signals
         _ = emu_take_host_signals()
         thread.robustList = (0, 0) // Linux gives the child none; glibc registers its own again
         if !thread.isInitial { thread.endsHostProcess = true }

@@ -8,9 +8,9 @@ import EmuTCG
 /// NULL `fpstate` resets that state; a misaligned or unreadable one, or an MXCSR with reserved
 /// bits, makes the frame invalid (the guest dies of SIGSEGV, as Linux does it).
 ///
-/// Delivered now: synchronous faults (SIGSEGV, SIGILL, SIGFPE, SIGTRAP) and signals the guest
-/// sends itself (kill, tkill, tgkill), after the system call that raised or unblocked them.
-/// Asynchronous host signals and the interruptible blocking path are seed 001's work.
+/// Delivered: synchronous faults (SIGSEGV, SIGILL, SIGFPE, SIGTRAP) at once, and pending
+/// signals (sent by the guest to itself, or host signals forwarded to it) after the system call
+/// that raised or unblocked them or at the next block boundary.
 enum SignalDelivery {
     /// sizeof(struct rt_sigframe): pretcode, the 304-byte ucontext, the 128-byte siginfo.
     static let frameSize: UInt64 = 440
@@ -38,6 +38,8 @@ enum SignalDelivery {
         var error: UInt64 = 0
         /// sigcontext.cr2: the faulting address of a page fault.
         var faultAddress: UInt64 = 0
+        /// si_value (sigqueue's value; 0 otherwise).
+        var value: UInt64 = 0
     }
 
     /// The siginfo Linux gives for `e`: SEGV_MAPERR or SEGV_ACCERR (the page is mapped but
@@ -134,6 +136,7 @@ enum SignalDelivery {
         siginfo[0] = UInt64(UInt32(bitPattern: info.signal))
         siginfo[1] = UInt64(UInt32(bitPattern: info.code))
         siginfo[2] = info.address
+        siginfo[3] = info.value
         words += siginfo
         // FXSAVE leaves bytes 416…511 alone; Linux zeroes the software-reserved part (no XSAVE).
         let image = FXSaveArea.image(of: s) + [UInt8](repeating: 0, count: FXSaveArea.size - FXSaveArea.writtenSize)
@@ -180,5 +183,12 @@ enum SignalDelivery {
         let saved = AlternateSignalStack(base: word(3), size: word(5), flags: UInt32(truncatingIfNeeded: word(4)))
         _ = p.alternateStack.change(to: saved, sp: cpu[gpr: 4])
         return true
+    }
+}
+
+extension SignalDelivery.Info {
+    /// The siginfo of a pending signal being delivered.
+    init(_ instance: QueuedSignal) {
+        self.init(signal: instance.signal, code: instance.code, address: instance.sender, value: instance.value)
     }
 }

@@ -9,14 +9,15 @@ import Synchronization
 /// mailbox, its thread-directed pending signals and its blocked mask (read to pick a thread for
 /// a process-directed signal).
 ///
-/// `Sendable`: every field is immutable, an `Atomic`, or the `Sendable` mailbox.
+/// `Sendable`: every field is immutable, an `Atomic`, a `SignalQueue` or the `Sendable` mailbox.
 final class ThreadHandle: Sendable {
     /// The guest's thread id, which is the host thread's id (so gettid, tgkill and futex-based
     /// joins need no translation).
     let tid: Atomic<Int32>
     let mailbox: ExecutorMailbox
-    /// Signals sent to this thread (tkill, tgkill, faults) and not yet delivered.
-    let pending = Atomic<UInt64>(0)
+    /// Signals sent to this thread (tkill, tgkill, host signals it caught) and not yet
+    /// delivered or taken.
+    let pending = SignalQueue()
     /// The guest's signal mask of this thread.
     let blocked: Atomic<UInt64>
 

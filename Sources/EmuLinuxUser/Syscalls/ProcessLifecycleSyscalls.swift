@@ -125,7 +125,10 @@ enum ProcessLifecycleSyscalls {
         var hostArguments = [emulator] + p.process.emulatorOptions + ["--argv0", argv0, "--", path]
         hostArguments += arguments.dropFirst()
         let environment = envp.map { String(decoding: $0, as: UTF8.self) }
-        // The emulator's own environment for the new image is the guest's environment.
+        // The emulator's own environment for the new image is the guest's environment. The
+        // signal mask, pending signals and ignored signals go across through the host kernel.
+        let handover = p.process.forwardsHostSignals ? ExecSignalHandover(p) : nil
+        defer { handover?.undo(p) } // reached only when the execve failed
         let result = withCStrings(hostArguments) { argvPointer in
             withCStrings(environment) { envPointer in
                 emu_raw_syscall(59, Int(bitPattern: argvPointer[0]), Int(bitPattern: argvPointer),

@@ -37,8 +37,10 @@ enum ProcessSyscalls {
     /// Signals default-ignored by Linux (SIGCHLD, SIGCONT, SIGURG, SIGWINCH).
     static let ignoredByDefault: Set<UInt64> = [17, 18, 23, 28]
 
-    /// kill: to this process, a process-directed signal (SIG_IGN and default-ignored signals do
-    /// nothing; others are taken by a thread that does not block them); elsewhere, the host's.
+    /// kill: to this process, a process-directed signal, SI_USER from us (one the thread group
+    /// leader does not block and would ignore is dropped; others are taken by a thread that does
+    /// not block them); elsewhere, the host's. EAGAIN when a real-time signal finds the queue
+    /// full.
     static func kill(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
         let pid = Int32(truncatingIfNeeded: a[0])
         guard pid == getpid() || pid == 0 else {
@@ -46,13 +48,33 @@ enum ProcessSyscalls {
         }
         let signal = a[1]
         guard signal <= UInt64(GuestSignal.count) else { return -LinuxErrno.EINVAL }
-        if signal == 0 || isDiscarded(p.process, signal) { return 0 }
-        p.process.raise(Int32(signal), from: p.handle)
-        return 0
+        if signal == 0 || isDiscarded(p.process, signal, blocked: p.process.leaderBlocked) { return 0 }
+        return p.process.raise(Int32(signal), from: p.handle) ? 0 : -LinuxErrno.EAGAIN
     }
 
-    /// Whether `signal` (1 … 64) would be thrown away on arrival (SIG_IGN, or default-ignored).
-    static func isDiscarded(_ process: LinuxProcess, _ signal: UInt64) -> Bool {
+    /// rt_sigqueueinfo(tgid, sig, info): to this process, a process-directed signal with the
+    /// guest's siginfo; to another, the host's. EFAULT for an unreadable info, EAGAIN when the
+    /// queue is full.
+    static func rtSigqueueinfo(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
+        let pid = Int32(truncatingIfNeeded: a[0])
+        guard let info = p.memory.read(a[2], count: 128) else { return -LinuxErrno.EFAULT }
+        guard pid == getpid() else {
+            return Int64(info.withUnsafeBytes {
+                emu_raw_syscall(129, Int(pid), Int(truncatingIfNeeded: a[1]), Int(bitPattern: $0.baseAddress), 0, 0, 0)
+            })
+        }
+        let signal = a[1]
+        guard signal >= 1 && signal <= UInt64(GuestSignal.count) else { return -LinuxErrno.EINVAL }
+        if isDiscarded(p.process, signal, blocked: p.process.leaderBlocked) { return 0 }
+        let instance = QueuedSignal(siginfo: info, signal: Int32(signal))
+        return p.process.raise(instance, from: p.handle) ? 0 : -LinuxErrno.EAGAIN
+    }
+
+    /// Whether `signal` (1 … 64) would be thrown away on arrival: its action is to ignore it
+    /// (SIG_IGN, or the default of a default-ignored signal) and the receiver does not block it
+    /// (`blocked`): a blocked signal stays pending whatever its action, as on Linux.
+    static func isDiscarded(_ process: LinuxProcess, _ signal: UInt64, blocked: UInt64) -> Bool {
+        guard signal >= 1, signal <= UInt64(GuestSignal.count), blocked & (1 << (signal - 1)) == 0 else { return false }
         let action = process.action(Int(signal))
         return action.handler == 1 || (action.handler == 0 && ignoredByDefault.contains(signal))
     }

@@ -26,7 +26,11 @@ enum SignalSyscalls {
             guard memory.hostPointer(a[2], length: 32, access: .write) != nil else { return -LinuxErrno.EFAULT }
             memory.poke(a[2], bytes)
         }
-        if let newAction { p.process.signalActions.withLock { $0[Int(signal)] = newAction } }
+        if let newAction {
+            p.process.signalActions.withLock { $0[Int(signal)] = newAction }
+            // An action that ignores the signal discards what is pending of it, blocked or not.
+            if p.isIgnored(Int32(signal)) { p.process.discardPending(Int32(signal)) }
+        }
         return 0
     }
 
@@ -45,20 +49,18 @@ enum SignalSyscalls {
         let original = t.signalMask
         t.signalMask = ptr.loadUnaligned(as: UInt64.self) & ~((1 << 8) | (1 << 18))
         var signal: Int32 = 0
+        var taken = QueuedSignal(signal: 0, code: 0, sender: 0)
         while signal == 0 {
             t.takeHostSignals()
             if process.exiting.load(ordering: .acquiring) { t.signalMask = original; return -LinuxErrno.EINTR }
             var ready = t.deliverable
-            while ready != 0 {
-                let candidate = Int32(ready.trailingZeroBitCount + 1)
-                let bit: UInt64 = 1 << UInt64(candidate - 1)
-                ready &= ~bit
-                let action = process.action(Int(candidate))
-                let ignored = action.handler == 1 || (action.handler == 0 && ProcessSyscalls.ignoredByDefault.contains(UInt64(candidate)))
+            var instance: QueuedSignal?
+            while let candidate = PendingSignalSet.next(in: ready) {
+                ready &= ~PendingSignalSet.bit(candidate)
                 // Ignored signals are discarded, as Linux does; another thread may claim first.
-                if t.claim(candidate) && !ignored { signal = candidate; break }
+                if let claimed = t.claim(candidate), !t.isIgnored(candidate) { instance = claimed; break }
             }
-            if signal != 0 { break }
+            if let instance { taken = instance; signal = instance.signal; break }
             guard process.forwardsHostSignals || process.kickHandlerInstalled.load(ordering: .acquiring) else {
                 t.signalMask = original
                 return -LinuxErrno.ENOSYS
@@ -76,13 +78,87 @@ enum SignalSyscalls {
         s[1] = s[StateSlot.rip]
         s[11] = t.cpu.rflags
         t.keepRegistersAfterSyscall = true
-        let info = SignalDelivery.Info(signal: signal, code: 0, address: UInt64(getpid()) | UInt64(getuid()) << 32)
-        t.trace?("--- \(LinuxProcess.signalName(signal)) {si_code=SI_USER} ---")
+        let info = SignalDelivery.Info(taken)
+        t.trace?("--- \(LinuxProcess.signalName(signal)) {si_code=\(taken.code)} ---")
         if !SignalDelivery.deliver(t, info, savedMask: original) {
             t.signalMask = original
             process.exitGroup(.signaled(GuestSignal.SIGSEGV))
         }
         return -LinuxErrno.EINTR
+    }
+
+    /// SIGKILL and SIGSTOP: never blocked, never waited for.
+    static let unblockable: UInt64 = (1 << 8) | (1 << 18)
+
+    /// rt_sigpending(set, size): the signals pending for the calling thread (its own and the
+    /// process's, and forwarded host signals the host holds for it) that it blocks. EINVAL for
+    /// a size above 8, EFAULT for an unwritable set.
+    static func rtSigpending(_ t: GuestThread, _ a: SyscallArgs) -> Int64 {
+        guard a[1] <= 8 else { return -LinuxErrno.EINVAL }
+        guard let ptr = t.memory.hostPointer(a[0], length: max(a[1], 1), access: .write) else { return -LinuxErrno.EFAULT }
+        t.takeHostSignals()
+        var pending = t.pendingMask
+        if t.process.forwardsHostSignals { pending |= HostSignals.pending() & LinuxProcess.forwardedMask }
+        pending &= t.signalMask
+        for i in 0..<Int(a[1]) { ptr.storeBytes(of: UInt8(truncatingIfNeeded: pending >> (8 * UInt64(i))), toByteOffset: i, as: UInt8.self) }
+        t.memory.didWrite(a[0], length: a[1])
+        return 0
+    }
+
+    /// rt_sigtimedwait(set, info, timeout, size): takes a pending signal of `set` (the oldest
+    /// instance of the lowest-numbered one), writes its siginfo to `info` and returns its
+    /// number. Waits while none is pending, with `set` unblocked meanwhile as Linux does (so a
+    /// forwarded host signal of the set reaches this thread), at most `timeout` (EAGAIN once it
+    /// passes; a zero timeout only looks). A pending signal outside the set that the thread does
+    /// not block ends the wait with EINTR (it is delivered after the call). EINVAL for a size
+    /// other than 8 or a bad timeout, EFAULT for unreadable arguments or an unwritable info;
+    /// ENOSYS for an endless wait nothing could end (no host signal forwarding, no threads).
+    static func rtSigtimedwait(_ t: GuestThread, _ a: SyscallArgs) -> Int64 {
+        guard a[3] == 8 else { return -LinuxErrno.EINVAL }
+        guard let setPointer = t.memory.hostPointer(a[0], length: 8, access: .read) else { return -LinuxErrno.EFAULT }
+        let set = setPointer.loadUnaligned(as: UInt64.self) & ~unblockable
+        if a[1] != 0 { guard t.memory.hostPointer(a[1], length: 128, access: .write) != nil else { return -LinuxErrno.EFAULT } }
+        var deadline: Double?
+        if a[2] != 0 {
+            guard let raw = t.memory.read(a[2], count: 16) else { return -LinuxErrno.EFAULT }
+            let seconds = Int64(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(raw[$1]) << (8 * UInt64($1)) })
+            let nanoseconds = Int64(bitPattern: (8..<16).reduce(UInt64(0)) { $0 | UInt64(raw[$1]) << (8 * UInt64($1 - 8)) })
+            guard seconds >= 0, nanoseconds >= 0, nanoseconds < 1_000_000_000 else { return -LinuxErrno.EINVAL }
+            deadline = monotonicNow() + Double(min(seconds, 1 << 40)) + Double(nanoseconds) / 1e9
+        }
+        let process = t.process
+        let original = t.signalMask
+        t.signalMask = original & ~set
+        defer { t.signalMask = original }
+        while true {
+            t.takeHostSignals()
+            if process.exiting.load(ordering: .acquiring) { return -LinuxErrno.EINTR }
+            var ready = t.pendingMask & set
+            while let candidate = PendingSignalSet.next(in: ready) {
+                ready &= ~PendingSignalSet.bit(candidate)
+                guard let instance = t.claim(candidate) else { continue }
+                if a[1] != 0 { t.memory.poke(a[1], instance.siginfo) }
+                return Int64(candidate)
+            }
+            if t.pendingMask & ~original & ~set != 0 { return -LinuxErrno.EINTR }
+            if let deadline {
+                let left = deadline - monotonicNow()
+                if left <= 0 { return -LinuxErrno.EAGAIN }
+                var wait = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
+                _ = withUnsafeMutablePointer(to: &wait) { t.blockingSyscall(271, 0, 0, Int(bitPattern: $0), 0, 8, 0) } // ppoll
+            } else {
+                guard process.forwardsHostSignals || process.kickHandlerInstalled.load(ordering: .acquiring) else {
+                    return -LinuxErrno.ENOSYS
+                }
+                _ = t.blockingSyscall(34, 0, 0, 0, 0, 0, 0) // pause: returns once a host signal or kick came
+            }
+        }
+    }
+
+    static func monotonicNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     static func rtSigprocmask(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {

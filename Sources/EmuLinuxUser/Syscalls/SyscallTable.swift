@@ -96,6 +96,10 @@ public enum SyscallTable {
         SyscallEntry(121, "getpgid", [.int]),
         SyscallEntry(124, "getsid", [.int]),
         // Waits itself (through the safe-syscall stub); never restarted, as on Linux.
+        SyscallEntry(127, "rt_sigpending", [.pointer, .int], .custom(SignalSyscalls.rtSigpending)),
+        // Waits itself (through the safe-syscall stub), with the set unblocked meanwhile.
+        SyscallEntry(128, "rt_sigtimedwait", [.pointer, .pointer, .pointer, .int], .custom(SignalSyscalls.rtSigtimedwait)),
+        SyscallEntry(129, "rt_sigqueueinfo", [.int, .int, .pointer], .custom(ProcessSyscalls.rtSigqueueinfo)),
         SyscallEntry(130, "rt_sigsuspend", [.pointer, .int], .custom(SignalSyscalls.rtSigsuspend)),
         SyscallEntry(131, "sigaltstack", [.pointer, .pointer], .custom(SignalSyscalls.sigaltstack)),
         SyscallEntry(137, "statfs", [.path, .outStruct(120)]),
@@ -150,6 +154,7 @@ public enum SyscallTable {
         SyscallEntry(285, "fallocate", [.fd, .hex, .int, .int]),
         SyscallEntry(292, "dup3", [.fd, .fd, .hex]),
         SyscallEntry(293, "pipe2", [.outStruct(8), .hex]),
+        SyscallEntry(297, "rt_tgsigqueueinfo", [.int, .int, .int, .pointer], .custom(ThreadSyscalls.rtTgsigqueueinfo)),
         SyscallEntry(302, "prlimit64", [.int, .int, .inStruct(16), .outStruct(16)]),
         SyscallEntry(316, "renameat2", [.fd, .path, .fd, .path, .hex]),
         SyscallEntry(318, "getrandom", blocks: true, [.outBuffer(length: 1), .int, .hex]),

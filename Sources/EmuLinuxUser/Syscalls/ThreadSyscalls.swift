@@ -80,13 +80,16 @@ enum ThreadSyscalls {
         return 0
     }
 
-    /// A signal for one thread of this process: pending for it, and the thread is kicked so a
-    /// blocking call it is in returns and the signal is delivered.
-    static func signalThread(_ p: GuestThread, tid: Int32, signal: UInt64) -> Int64 {
+    /// A signal for one thread of this process: pending for it (SI_TKILL from us unless
+    /// `instance` gives the siginfo), and the thread is kicked so a blocking call it is in
+    /// returns and the signal is delivered. Dropped at once when the thread does not block it
+    /// and its action is to ignore it; EAGAIN when a real-time signal finds the queue full.
+    static func signalThread(_ p: GuestThread, tid: Int32, signal: UInt64, instance: QueuedSignal? = nil) -> Int64 {
         guard signal <= UInt64(GuestSignal.count) else { return -LinuxErrno.EINVAL }
         guard let target = tid == emu_gettid() ? p.handle : p.process.thread(tid: tid) else { return -LinuxErrno.ESRCH }
-        if signal == 0 || ProcessSyscalls.isDiscarded(p.process, signal) { return 0 }
-        target.pending.bitwiseOr(1 << (signal - 1), ordering: .acquiringAndReleasing)
+        if signal == 0 || ProcessSyscalls.isDiscarded(p.process, signal, blocked: target.blocked.load(ordering: .relaxed)) { return 0 }
+        let sent = instance ?? QueuedSignal(signal: Int32(signal), code: QueuedSignal.SI_TKILL, sender: LinuxProcess.ownSender)
+        guard target.pending.post(sent) else { return -LinuxErrno.EAGAIN }
         if target !== p.handle { target.kick() }
         return 0
     }
@@ -101,6 +104,22 @@ enum ThreadSyscalls {
             return Int64(emu_raw_syscall(234, Int(tgid), Int(truncatingIfNeeded: a[1]), Int(truncatingIfNeeded: a[2]), 0, 0, 0))
         }
         return signalThread(p, tid: Int32(truncatingIfNeeded: a[1]), signal: a[2])
+    }
+
+    /// rt_tgsigqueueinfo(tgid, tid, sig, info): to a thread of this process, pending with the
+    /// guest's siginfo (si_code, sender, si_value); to another process, the host's (which
+    /// refuses a forged si_code with EPERM). EFAULT for an unreadable info.
+    static func rtTgsigqueueinfo(_ p: GuestThread, _ a: SyscallArgs) -> Int64 {
+        let tgid = Int32(truncatingIfNeeded: a[0])
+        guard let info = p.memory.read(a[3], count: 128) else { return -LinuxErrno.EFAULT }
+        guard tgid == getpid() else {
+            return Int64(info.withUnsafeBytes {
+                emu_raw_syscall(297, Int(tgid), Int(truncatingIfNeeded: a[1]), Int(truncatingIfNeeded: a[2]), Int(bitPattern: $0.baseAddress), 0, 0)
+            })
+        }
+        guard a[2] >= 1 && a[2] <= UInt64(GuestSignal.count) else { return -LinuxErrno.EINVAL }
+        let instance = QueuedSignal(siginfo: info, signal: Int32(a[2]))
+        return signalThread(p, tid: Int32(truncatingIfNeeded: a[1]), signal: a[2], instance: instance)
     }
 
     /// futex on guest memory: the host futex on the same bytes (the threads share the host
