@@ -7,6 +7,12 @@ import Glibc
 /// A 9P2000.L server on a TCP or Unix stream socket: many clients at once, each with its own
 /// ``NinePSession`` over the same back end. Sockets are served by an ``IOThread``; file
 /// operations run in the sessions' tasks, off that thread.
+///
+/// Memory: the request and reply buffers of all connections together stay within
+/// ``memoryBudget`` (see ``NinePMemoryBudget``; clients that send without reading are held to a
+/// few msize each and then wait, and each connection keeps a reserved share). When a
+/// connection closes, its buffers are freed and the allocator is asked to give free memory back
+/// to the system (`malloc_trim`), so the process's resident size falls back after a burst.
 public final class NinePSocketServer: Sendable {
     /// The address given at start.
     public let address: NinePListenAddress
@@ -17,12 +23,22 @@ public final class NinePSocketServer: Sendable {
     private let acceptHandler = Mutex<FDHandler?>(nil)
     private let connections = Mutex<[ObjectIdentifier: NinePConnection]>([:])
     private let stopped = Atomic<Bool>(false)
+    /// The bound on all connections' request and reply buffers.
+    public let memoryBudget: NinePMemoryBudget
 
-    /// Binds, listens and starts serving `backend`.
+    /// The default of `maxMemory`: 256 MiB.
+    public static let defaultMaxMemory = 256 << 20
+
+    /// Binds, listens and starts serving `backend`. The buffers of all connections together
+    /// stay within `maxMemory` bytes; a value too small for even one connection's reserved
+    /// share (its input buffers and one request of `msizeCeiling`) is raised to that share.
     /// - Throws: ``SystemCallError`` if the socket or the thread cannot be set up.
     public init(address: NinePListenAddress, backend: any FileSystemBackend,
-                msizeCeiling: UInt32 = 1 << 20) throws(SystemCallError)
+                msizeCeiling: UInt32 = 1 << 20, maxMemory: Int = NinePSocketServer.defaultMaxMemory) throws(SystemCallError)
     {
+        let ceiling = Int(max(msizeCeiling, NineP.minimumMsize))
+        let budget = NinePMemoryBudget(limit: max(maxMemory, NinePConnection.floor(msize: ceiling)))
+        self.memoryBudget = budget
         let socket = try ListeningSocket(address)
         self.address = address
         self.boundPort = socket.port
@@ -34,8 +50,10 @@ public final class NinePSocketServer: Sendable {
             guard let self else { return }
             while let client = box.accept() {
                 let connection = NinePConnection(fd: client, backend: backend, msizeCeiling: msizeCeiling,
-                                                 loop: loop) { [weak self] closed in
+                                                 budget: budget, loop: loop) { [weak self] closed in
                     _ = self?.connections.withLock { $0.removeValue(forKey: ObjectIdentifier(closed)) }
+                    // Freed reply buffers of up to msize sit in glibc's heaps otherwise.
+                    HeapTrim.releaseFreeMemory()
                 }
                 self.connections.withLock { $0[ObjectIdentifier(connection)] = connection }
                 connection.start()
