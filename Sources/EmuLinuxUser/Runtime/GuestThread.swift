@@ -195,6 +195,12 @@ public final class GuestThread {
         pendingMask & ~signalMask
     }
 
+    /// The signal of `allowed` Linux takes next: from the thread's own pending set first, then
+    /// the process's (see ``PendingSignalSet/next(in:)`` for the order within one).
+    func nextPending(in allowed: UInt64) -> Int32? {
+        PendingSignalSet.next(in: handle.pending.mask & allowed) ?? PendingSignalSet.next(in: process.pendingSignals.mask & allowed)
+    }
+
     /// Signals pending for this thread: its own and the process's (not those the host holds).
     var pendingMask: UInt64 {
         handle.pending.mask | process.pendingSignals.mask
@@ -204,7 +210,7 @@ public final class GuestThread {
     /// SA_RESTART, is ignored, or there is none) rather than failing with EINTR.
     func restartsAfterSignal(handlerPreventsRestart: Bool = false) -> Bool {
         let ready = deliverable
-        guard let next = PendingSignalSet.next(in: ready) else { return true }
+        guard ready != 0, let next = nextPending(in: ~signalMask) else { return true }
         let signal = Int(next)
         let action = process.action(signal)
         if action.handler > 1 { return !handlerPreventsRestart && action.flags & 0x1000_0000 != 0 } // SA_RESTART
@@ -228,7 +234,7 @@ public final class GuestThread {
     /// Delivers unblocked pending signals (thread-directed first, then process-directed).
     func deliverPendingSignals() {
         while exitStatus == nil && !process.exiting.load(ordering: .acquiring) {
-            guard let signal = PendingSignalSet.next(in: deliverable) else { return }
+            guard let signal = nextPending(in: ~signalMask) else { return }
             guard let instance = claim(signal) else { continue }
             let action = process.action(Int(signal))
             if action.handler == 1 { continue }

@@ -53,9 +53,9 @@ enum SignalSyscalls {
         while signal == 0 {
             t.takeHostSignals()
             if process.exiting.load(ordering: .acquiring) { t.signalMask = original; return -LinuxErrno.EINTR }
-            var ready = t.deliverable
+            var ready = ~t.signalMask
             var instance: QueuedSignal?
-            while let candidate = PendingSignalSet.next(in: ready) {
+            while let candidate = t.nextPending(in: ready) {
                 ready &= ~PendingSignalSet.bit(candidate)
                 // Ignored signals are discarded, as Linux does; another thread may claim first.
                 if let claimed = t.claim(candidate), !t.isIgnored(candidate) { instance = claimed; break }
@@ -105,8 +105,8 @@ enum SignalSyscalls {
         return 0
     }
 
-    /// rt_sigtimedwait(set, info, timeout, size): takes a pending signal of `set` (the oldest
-    /// instance of the lowest-numbered one), writes its siginfo to `info` and returns its
+    /// rt_sigtimedwait(set, info, timeout, size): takes a pending signal of `set` (the thread's
+    /// own before the process's, the lowest-numbered first, its oldest instance), writes its siginfo to `info` and returns its
     /// number. Waits while none is pending, with `set` unblocked meanwhile as Linux does (so a
     /// forwarded host signal of the set reaches this thread), at most `timeout` (EAGAIN once it
     /// passes; a zero timeout only looks). A pending signal outside the set that the thread does
@@ -133,8 +133,8 @@ enum SignalSyscalls {
         while true {
             t.takeHostSignals()
             if process.exiting.load(ordering: .acquiring) { return -LinuxErrno.EINTR }
-            var ready = t.pendingMask & set
-            while let candidate = PendingSignalSet.next(in: ready) {
+            var ready = set
+            while let candidate = t.nextPending(in: ready) {
                 ready &= ~PendingSignalSet.bit(candidate)
                 guard let instance = t.claim(candidate) else { continue }
                 if a[1] != 0 { t.memory.poke(a[1], instance.siginfo) }
