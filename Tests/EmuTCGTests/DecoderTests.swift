@@ -179,6 +179,23 @@ import Testing
         }
     }
 
+    @Test func mandatoryPrefixColumns() throws {
+        // F3 and F2 select their column over 66: movdqu, cvtss2sd, pshuflw.
+        #expect(try decode([0x66, 0xF3, 0x0F, 0x6F, 0xC1]).mnemonic == .move128)
+        #expect(try decode([0x66, 0xF3, 0x0F, 0x5A, 0xC1]).mnemonic == .convertFloat(.scalarSingleToDouble))
+        #expect(try decode([0xF2, 0x66, 0x0F, 0x70, 0xC1, 0x1B]).mnemonic == .shuffle(.pshuflw))
+        // The last of F2/F3 counts: F2 F3 0F 10 is MOVSS, F3 F2 0F 10 is MOVSD.
+        #expect(try decode([0xF2, 0xF3, 0x0F, 0x10, 0xC1]).mnemonic == .movss)
+        #expect(try decode([0xF3, 0xF2, 0x0F, 0x10, 0xC1]).mnemonic == .movsdSSE)
+        // Where F2/F3 alone is undefined, some opcodes take their 66 form when 66 is also there.
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0xF2, 0x0F, 0x6F, 0xC1]) }
+        #expect(try decode([0x66, 0xF2, 0x0F, 0x6F, 0xC1]).mnemonic == .alignedMove128)
+        #expect(try decode([0x66, 0xF3, 0x0F, 0x6E, 0xC1]).mnemonic == .movdToXMM)
+        // An undefined conversion form still reads its ModRM first: a missing ModRM is a fetch fault.
+        #expect(throws: DecodeError.fetchFault(address: 0x1002)) { try decode([0x0F, 0xE6]) }
+        #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xE6, 0xC1]) }
+    }
+
     @Test func undefinedAndOverlongEncodingsAreInvalid() throws {
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x0B + 0x2C]) } // 0F 37
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0xF0, 0x89, 0xC0]) } // LOCK on a register mov

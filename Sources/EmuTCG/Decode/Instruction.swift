@@ -1,22 +1,3 @@
-/// Legacy and REX prefixes seen before an opcode.
-public struct Prefixes: Sendable, Equatable {
-    public var lock = false
-    /// F3 (REP/REPE; also a mandatory SSE prefix).
-    public var rep = false
-    /// F2 (REPNE; also a mandatory SSE prefix).
-    public var repne = false
-    /// 66.
-    public var operandSizeOverride = false
-    /// 67.
-    public var addressSizeOverride = false
-    public var segment: SegmentOverride = .none
-    /// The REX byte (0x40 … 0x4F) or 0.
-    public var rex: UInt8 = 0
-
-    /// No prefixes.
-    public init() {}
-}
-
 /// One decoded x86-64 instruction.
 public struct Instruction: Sendable, Equatable {
     /// Guest address of its first byte.
