@@ -196,6 +196,16 @@ import Testing
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0xE6, 0xC1]) }
     }
 
+    @Test func decodeModeIsThreadedThroughTheDecoderAndTranslator() throws {
+        let bytes: [UInt8] = [0x48, 0x01, 0xD8, 0xC3] // add rax, rbx; ret
+        let fetch: (UInt64) -> UInt8? = { $0 < UInt64(bytes.count) ? bytes[Int($0)] : nil }
+        let i = try Decoder(mode: .long64).decode(at: 0, fetch: fetch)
+        #expect(i == (try Decoder().decode(at: 0, fetch: fetch)))
+        #expect(i.operandSize == 8 && i.length == 3)
+        let block = Translator().translate(at: 0, mode: .long64, fetch: fetch)
+        #expect(block.instructionCount == 2 && block.end == 4)
+    }
+
     @Test func undefinedAndOverlongEncodingsAreInvalid() throws {
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0x0F, 0x0B + 0x2C]) } // 0F 37
         #expect(throws: DecodeError.invalidOpcode(address: 0x1000)) { try decode([0xF0, 0x89, 0xC0]) } // LOCK on a register mov
