@@ -90,6 +90,8 @@ public enum Mnemonic: Sendable, Equatable {
     case ptest
     /// UCOMISS/UCOMISD/COMISS/COMISD: flags from comparing two scalars.
     case compareScalarFlags(double: Bool, ordered: Bool)
+    /// A system instruction (privileged state, ports, segments, far transfers).
+    case system(SystemOperation)
 }
 
 /// Floating-point operations of SSE/SSE2.

@@ -44,6 +44,13 @@ extension DecodeCursor {
         return ModRM(mod: mod, reg: reg, rm: rmLow + rexB, memory: mem)
     }
 
+    /// A ModRM byte read as two registers whatever its mod field (MOV to/from control and debug
+    /// registers): (reg + REX.R, r/m + REX.B), with no SIB or displacement.
+    mutating func registerPair() throws(DecodeError) -> (reg: Int, rm: Int) {
+        let b = try byte()
+        return (Int((b >> 3) & 7) + rexR, Int(b & 7) + rexB)
+    }
+
     /// The ModRM byte that comes next, without consuming it (x87 instructions keep it whole).
     func peekByte() throws(DecodeError) -> UInt8 {
         guard offset < 15 else { throw .invalidOpcode(address: start) }

@@ -162,10 +162,50 @@ extension DecodeCursor {
             case 0: return make(.inc, size, [rmOperand(m, size: size)])
             case 1: return make(.dec, size, [rmOperand(m, size: size)])
             case 2: return make(.call, 8, [rmOperand(m, size: 8)])
+            case 3, 5:
+                // Far CALL/JMP through a pointer in memory: an offset of the operand size, then
+                // a selector.
+                guard let mem = m.memory else { throw invalid }
+                return make(.system(m.reg & 7 == 3 ? .farCall : .farJump), size, [.memory(mem)])
             case 4: return make(.jmp, 8, [rmOperand(m, size: 8)])
             case 6: return make(.push, stackSize, [rmOperand(m, size: stackSize)])
             default: throw invalid
             }
+        case 0x6C, 0x6D, 0x6E, 0x6F:
+            // INS, OUTS: bytes, or words/dwords by 66 (REX.W does not widen port accesses).
+            let s = op & 1 == 0 ? 1 : portSize
+            return make(.system(op < 0x6E ? .portInString : .portOutString), s, [])
+        case 0xE4, 0xE5, 0xEC, 0xED:
+            let s = op & 1 == 0 ? 1 : portSize
+            let port: Operand = op < 0xEC ? .immediate(try immByte()) : .register(2, size: 2)
+            return make(.system(.portIn), s, [.register(0, size: s), port])
+        case 0xE6, 0xE7, 0xEE, 0xEF:
+            let s = op & 1 == 0 ? 1 : portSize
+            let port: Operand = op < 0xEE ? .immediate(try immByte()) : .register(2, size: 2)
+            return make(.system(.portOut), s, [port, .register(0, size: s)])
+        case 0x8C:
+            // MOV r/m, Sreg: a register destination at the operand size, memory at 16 bits.
+            let m = try modrm()
+            guard let segment = SegmentRegister(rawValue: m.reg & 7) else { throw invalid }
+            let s = m.memory == nil ? size : 2
+            return make(.system(.moveFromSegment(segment)), s, [rmOperand(m, size: s)])
+        case 0x8E:
+            // MOV Sreg, r/m: the selector is the low 16 bits of a register source (named at the
+            // operand size) or a 16-bit memory source. CS cannot be loaded.
+            let m = try modrm()
+            guard let segment = SegmentRegister(rawValue: m.reg & 7), segment != .cs else { throw invalid }
+            let s = m.memory == nil ? size : 2
+            return make(.system(.moveToSegment(segment)), s, [rmOperand(m, size: s)])
+        case 0xCA:
+            return make(.system(.farReturn), size, [.immediate(try imm16() & 0xFFFF)])
+        case 0xCB:
+            return make(.system(.farReturn), size, [])
+        case 0xCD:
+            return make(.system(.softwareInterrupt), 8, [.immediate(try immByte())])
+        case 0xCF:
+            return make(.system(.interruptReturn), size, [])
+        case 0xFA: return make(.system(.clearInterruptFlag), 8, [])
+        case 0xFB: return make(.system(.setInterruptFlag), 8, [])
         default:
             throw invalid
         }

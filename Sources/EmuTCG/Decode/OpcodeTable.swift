@@ -11,7 +11,7 @@ enum OpcodeForm {
     case escape38, escape3A
 
     // Integer and system forms.
-    /// No operands, 64-bit operation size (SYSCALL, UD2, RDTSC, CPUID).
+    /// No operands, 64-bit operation size (SYSCALL, UD2, RDTSC, CPUID, RDMSR, WRMSR, CLTS, …).
     case noOperands(Mnemonic)
     /// A ModRM byte and no effect (PREFETCH*, hint NOPs, ENDBR64).
     case hintNop
@@ -33,6 +33,19 @@ enum OpcodeForm {
     case group9
     /// BSWAP r (register from the opcode's low three bits).
     case byteSwap
+    /// 0F 00: SLDT, STR, LLDT, LTR, VERR, VERW.
+    case group6
+    /// 0F 01: SGDT, SIDT, LGDT, LIDT, SMSW, LMSW, INVLPG, SWAPGS, RDTSCP.
+    case group7
+    /// LAR/LSL r, r/m: a selector in the source's low 16 bits (memory: 16 bits).
+    case selectorQuery(SystemOperation)
+    /// MOV to or from a control register (0F 20/22) or debug register (0F 21/23): the ModRM byte
+    /// always names registers, whatever its mod field.
+    case controlRegisterMove(toControl: Bool), debugRegisterMove(toDebug: Bool)
+    /// SYSRET: to 64-bit code with REX.W, else to compatibility mode.
+    case systemReturn
+    /// PUSH FS/GS and POP FS/GS at the stack operand size.
+    case segmentPush(SegmentRegister), segmentPop(SegmentRegister)
 
     // SSE forms on XMM registers.
     /// xmm, xmm/m (or xmm/m, xmm when `store`).

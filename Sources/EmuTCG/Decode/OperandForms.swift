@@ -86,6 +86,57 @@ extension DecodeCursor {
             return make(rexW ? .cmpxchg16b : .cmpxchg8b, rexW ? 16 : 8, [rmOperand(m, size: 8)])
         case .byteSwap:
             return make(.bswap, size, [.register(Int(op & 7) + rexB, size: size)])
+        case .group6:
+            let m = try modrm()
+            switch m.reg & 7 {
+            case 0, 1:
+                // SLDT, STR: a register destination at the operand size, memory at 16 bits.
+                let s = m.memory == nil ? size : 2
+                return make(.system(m.reg & 7 == 0 ? .storeLDT : .storeTaskRegister), s, [rmOperand(m, size: s)])
+            case 2: return make(.system(.loadLDT), 2, [rmOperand(m, size: 2)])
+            case 3: return make(.system(.loadTaskRegister), 2, [rmOperand(m, size: 2)])
+            case 4: return make(.system(.verifyRead), 2, [rmOperand(m, size: 2)])
+            case 5: return make(.system(.verifyWrite), 2, [rmOperand(m, size: 2)])
+            default: throw invalid
+            }
+        case .group7:
+            let m = try modrm()
+            if let mem = m.memory {
+                switch m.reg & 7 {
+                case 0: return make(.system(.storeGDT), 10, [.memory(mem)])
+                case 1: return make(.system(.storeIDT), 10, [.memory(mem)])
+                case 2: return make(.system(.loadGDT), 10, [.memory(mem)])
+                case 3: return make(.system(.loadIDT), 10, [.memory(mem)])
+                case 4: return make(.system(.storeMachineStatusWord), 2, [.memory(mem)])
+                case 6: return make(.system(.loadMachineStatusWord), 2, [.memory(mem)])
+                case 7: return make(.system(.invalidatePage), 1, [.memory(mem)])
+                default: throw invalid
+                }
+            }
+            switch (m.reg & 7, m.rm & 7) {
+            case (4, _): return make(.system(.storeMachineStatusWord), size, [.register(m.rm, size: size)])
+            case (6, _): return make(.system(.loadMachineStatusWord), 2, [.register(m.rm, size: 2)])
+            case (7, 0): return make(.system(.swapGS), 8, [])
+            case (7, 1): return make(.system(.readTimeStampCounterAndAux), 8, [])
+            default: throw invalid
+            }
+        case .selectorQuery(let query):
+            let m = try modrm()
+            return make(.system(query), size, [gpr(m.reg, size: size), rmOperand(m, size: m.memory == nil ? size : 2)])
+        case .controlRegisterMove(let toControl):
+            let (reg, rm) = try registerPair()
+            guard [0, 2, 3, 4, 8].contains(reg) else { throw invalid }
+            return make(.system(toControl ? .moveToControl(reg) : .moveFromControl(reg)), 8, [.register(rm, size: 8)])
+        case .debugRegisterMove(let toDebug):
+            let (reg, rm) = try registerPair()
+            guard reg < 8 else { throw invalid }
+            return make(.system(toDebug ? .moveToDebug(reg) : .moveFromDebug(reg)), 8, [.register(rm, size: 8)])
+        case .systemReturn:
+            return make(.system(.systemReturn), rexW ? 8 : 4, [])
+        case .segmentPush(let segment):
+            return make(.system(.pushSegment(segment)), stackSize, [])
+        case .segmentPop(let segment):
+            return make(.system(.popSegment(segment)), stackSize, [])
 
         // SSE.
         case .xmmMove(let mn, let store):

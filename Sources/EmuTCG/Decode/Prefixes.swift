@@ -84,6 +84,9 @@ extension DecodeCursor {
         }
     }
 
+    /// The operand size of IN, OUT, INS and OUTS with a word-or-dword opcode: 2 with 66, else 4.
+    var portSize: Int { prefixes.operandSizeOverride ? 2 : 4 }
+
     /// The effective-address size: the mode's, or the other one with a 67 prefix.
     var addressSize: Int {
         switch mode {

@@ -13,6 +13,26 @@ let twoByteMap: OpcodeMap = {
     map.set(0x3A, to: .any(.escape3A))
     map.set(0xAE, to: .any(.group15))
 
+    // The privileged architecture, ports and segments.
+    map.set(0x00, to: .any(.group6))
+    map.set(0x01, to: .any(.group7))
+    map.set(0x02, to: .any(.selectorQuery(.loadAccessRights)))
+    map.set(0x03, to: .any(.selectorQuery(.loadSegmentLimit)))
+    map.set(0x06, to: .any(.noOperands(.system(.clearTaskSwitched))))
+    map.set(0x07, to: .any(.systemReturn))
+    map.set(0x08, to: .any(.noOperands(.system(.invalidateCaches))))
+    map.set(0x09, to: .any(.noOperands(.system(.writeBackAndInvalidateCaches))))
+    map.set(0x20, to: .any(.controlRegisterMove(toControl: false)))
+    map.set(0x21, to: .any(.debugRegisterMove(toDebug: false)))
+    map.set(0x22, to: .any(.controlRegisterMove(toControl: true)))
+    map.set(0x23, to: .any(.debugRegisterMove(toDebug: true)))
+    map.set(0x30, to: .any(.noOperands(.system(.writeMSR))))
+    map.set(0x32, to: .any(.noOperands(.system(.readMSR))))
+    map.set(0xA0, to: .any(.segmentPush(.fs)))
+    map.set(0xA1, to: .any(.segmentPop(.fs)))
+    map.set(0xA8, to: .any(.segmentPush(.gs)))
+    map.set(0xA9, to: .any(.segmentPop(.gs)))
+
     // Integer.
     map.set(0x40...0x4F, to: .any(.conditionalMove))
     map.set(0x80...0x8F, to: .any(.conditionalJump))

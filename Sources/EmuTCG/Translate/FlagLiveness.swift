@@ -27,7 +27,7 @@ enum FlagLiveness {
             return false
         case .push, .pop, .pushf, .popf, .call, .ret, .leave, .div, .idiv, .movs, .stos, .lods, .cmps, .scas,
              .floatArithmetic, .convertIntegerToFloat, .convertFloatToInteger, .convertFloat, .compareScalarFlags,
-             .x87, .fxsave, .fxrstor, .ldmxcsr, .stmxcsr, .cmpxchg16b, .cmpxchg8b, .hlt, .int3, .ud2:
+             .x87, .fxsave, .fxrstor, .ldmxcsr, .stmxcsr, .cmpxchg16b, .cmpxchg8b, .hlt, .int3, .ud2, .system:
             return true
         default:
             return i.operands.contains { if case .memory = $0 { return true } else { return false } }
@@ -69,10 +69,11 @@ enum FlagLiveness {
 
 extension Mnemonic {
     /// Whether this instruction ends a translation block (a control transfer, SYSCALL, or an
-    /// instruction that always raises an exception).
+    /// instruction that always raises an exception, as HLT and the system instructions do in
+    /// user mode).
     var endsBlock: Bool {
         switch self {
-        case .jmp, .jcc, .call, .ret, .jrcxz, .loop, .syscall, .ud2, .hlt, .int3:
+        case .jmp, .jcc, .call, .ret, .jrcxz, .loop, .syscall, .ud2, .hlt, .int3, .system:
             return true
         default:
             return false

@@ -31,3 +31,11 @@ extension InstructionEmitter {
         return nil
     }
 }
+
+extension InstructionEmitter {
+    /// A system instruction (`SystemOperation`): the CPU runs 64-bit user mode only, where each
+    /// of them ends the block with #UD at its PC.
+    mutating func translateSystemOperation(_ op: SystemOperation) -> IRExit? {
+        .exception(.invalidOpcode(pc: pc))
+    }
+}

@@ -91,6 +91,8 @@ struct InstructionEmitter {
             return translateSSE3(i)
         case .packedExtend, .extractLane, .insertLane, .insertps, .stringCompare, .crc32, .ptest:
             return translateSSE4(i)
+        case .system(let op):
+            return translateSystemOperation(op)
         }
     }
 }
