@@ -99,7 +99,8 @@ let package = Package(
             name: "EmuTCG",
             // CEmuSystem: SSE floating point on the host's SSE unit under the guest's MXCSR.
             // Atomics: LOCK-prefixed instructions on guest memory shared by guest threads.
-            dependencies: ["CEmuSystem", .product(name: "Atomics", package: "swift-atomics")],
+            // EmuCore: system mode's physical memory (AddressSpace), interrupt controller and TSC.
+            dependencies: ["EmuCore", "CEmuSystem", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: strictSwift6
         ),
         // Linux user mode on EmuTCG: ELF loader, initial stack, table-driven syscalls.
@@ -213,7 +214,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmuTCGTests",
-            dependencies: ["EmuTCG", "CEmuTCGTestSupport"],
+            dependencies: ["EmuTCG", "EmuCore", "CEmuTCGTestSupport"],
             swiftSettings: strictSwift6
         ),
         .testTarget(

@@ -50,6 +50,7 @@ public final class AddressSpace: Sendable, CustomStringConvertible {
         let generation = current.withLock { $0.generation } + 1
         let (view, visited) = Flattener.flatten(root: root, limit: kind.limit, generation: generation)
         current.withLock { $0 = view }
+        MemoryMapGeneration.advance()
         return visited
     }
 
