@@ -250,3 +250,33 @@ import Testing
         #expect(caught { try FastSystemCall.sysret(to64Bit: true, rcx: 0, r11: 0, state: m.state) } == .generalProtection(0))
     }
 }
+
+/// The interrupt check (SDM Vol. 3A §6.8.3, §6.9): priorities, IF, shadows, NMI blocking, HLT.
+@Suite struct InterruptPollTests {
+    @Test func takesEventsInPriorityOrder() throws {
+        let controller = FakeInterruptController()
+        let m = try SystemTestMachine(controller: controller)
+        m.enterLongMode()
+        #expect(InterruptPoll.take(state: m.state) == .none)
+        controller.state.withLock { $0.pending = [.interrupt]; $0.vector = 0x31 }
+        // IF clear: the interrupt waits, and HLT does not wake.
+        #expect(InterruptPoll.take(state: m.state) == .none)
+        #expect(!InterruptPoll.wakesFromHalt(state: m.state))
+        m.state.systemFlags |= SystemFlags.if
+        m.state.interruptShadow = true
+        #expect(InterruptPoll.take(state: m.state) == .none)
+        #expect(InterruptPoll.wakesFromHalt(state: m.state))
+        m.state.interruptShadow = false
+        #expect(InterruptPoll.take(state: m.state) == .deliver(InterruptEvent(vector: 0x31, source: .hardwareInterrupt)))
+        #expect(controller.pendingEvents.isEmpty)  // acknowledged
+        // NMI before INTR, and not again until IRET unblocks it.
+        controller.state.withLock { $0.pending = [.interrupt, .nmi] }
+        #expect(InterruptPoll.take(state: m.state) == .deliver(InterruptEvent(vector: 2, source: .nmi)))
+        m.state.nmiBlocked = true
+        controller.state.withLock { $0.pending.insert(.nmi) }
+        #expect(InterruptPoll.take(state: m.state) == .deliver(InterruptEvent(vector: 0x31, source: .hardwareInterrupt)))
+        #expect(InterruptPoll.take(state: m.state) == .none)
+        controller.state.withLock { $0.pending.insert(.initSignal) }
+        #expect(InterruptPoll.take(state: m.state) == .initSignal)
+    }
+}

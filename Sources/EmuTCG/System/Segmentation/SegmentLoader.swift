@@ -51,7 +51,8 @@ public enum SegmentLoader {
         }
         guard d.isPresent else { throw .segmentNotPresent(code) }
         try DescriptorTables.setAccessed(fetched, memory: memory)
-        state[register] = cache(selector: selector, descriptor: d, state: state, keepingBaseOf: register)
+        // In 64-bit mode too, FS and GS take the descriptor's 32-bit base (the MSRs set 64 bits).
+        state[register] = SegmentCache(selector: selector, descriptor: d)
     }
 
     static func loadStack(selector: UInt16, state: SystemState, memory: some LinearMemory) throws(X86Exception) {
@@ -76,13 +77,6 @@ public enum SegmentLoader {
     static func nullStack(selector: UInt16, cpl: UInt8) -> SegmentCache {
         SegmentCache(selector: selector, base: 0, limit: 0,
                      attributes: SegmentAttributes(rawValue: SegmentAttributes.unusable.rawValue | UInt32(cpl) << 5))
-    }
-
-    /// The cache for a data-segment load: in 64-bit mode FS and GS keep only the descriptor's
-    /// 32-bit base (the full base comes from the MSRs).
-    static func cache(selector: UInt16, descriptor: SegmentDescriptor, state: SystemState,
-                      keepingBaseOf register: SegmentRegister) -> SegmentCache {
-        SegmentCache(selector: selector, descriptor: descriptor)
     }
 
     // MARK: Code segment
