@@ -280,3 +280,26 @@ import Testing
         #expect(InterruptPoll.take(state: m.state) == .initSignal)
     }
 }
+
+/// SYSENTER/SYSEXIT (SDM Vol. 2B), advertised as SEP.
+@Suite struct SysenterTests {
+    @Test func sysenterAndSysexitIn64BitMode() throws {
+        let m = try SystemTestMachine()
+        m.enterLongMode()
+        #expect(caught { try FastSystemCall.sysenter(rflags: 0x202, state: m.state) } == .generalProtection(0))
+        try m.state.writeMSR(MSRIndex.sysenterCS, 0x10)
+        try m.state.writeMSR(MSRIndex.sysenterEIP, 0xFFFF_8000_0000_2000)
+        try m.state.writeMSR(MSRIndex.sysenterESP, 0xFFFF_8000_0001_0000)
+        m.dropToUser()
+        let entry = try FastSystemCall.sysenter(rflags: 0x10202, state: m.state)
+        #expect(entry.rip == 0xFFFF_8000_0000_2000 && entry.rsp == 0xFFFF_8000_0001_0000)
+        #expect(entry.rflags == 0x2)
+        #expect(m.state.cpl == 0 && m.state.is64BitMode && m.state[.ss].selector == 0x18)
+        #expect(caught { try FastSystemCall.sysexit(to64Bit: true, rcx: 0, rdx: 0x8000_0000_0000, state: m.state) }
+                == .generalProtection(0))
+        let exit = try FastSystemCall.sysexit(to64Bit: true, rcx: 0x7000, rdx: 0x40_0000, state: m.state)
+        #expect(exit.rip == 0x40_0000 && exit.rsp == 0x7000)
+        #expect(m.state.cpl == 3 && m.state[.cs].selector == 0x33 && m.state[.ss].selector == 0x3B)
+        #expect(caught { try FastSystemCall.sysexit(to64Bit: true, rcx: 0, rdx: 0, state: m.state) } == .generalProtection(0))
+    }
+}

@@ -44,11 +44,11 @@ import Testing
         let one = cpuid.query(leaf: 1, subleaf: 0, apicEnabled: true, apicID: 3)
         #expect(one.edx & CPUID.featuresEDX == CPUID.featuresEDX)
         #expect(one.ecx & CPUID.featuresECX == CPUID.featuresECX)
-        for n: UInt32 in [3, 4, 5, 6, 8, 9, 12, 13, 16, 24, 25, 26] { #expect(bit(one.edx, n), "EDX bit \(n)") }
+        for n: UInt32 in [3, 4, 5, 6, 8, 9, 11, 12, 13, 16, 24, 25, 26] { #expect(bit(one.edx, n), "EDX bit \(n)") }
         #expect(bit(one.ecx, 24))  // TSC-deadline
         #expect(bit(one.ecx, 31))  // hypervisor
         for n: UInt32 in [26, 27, 30, 21, 17, 3] { #expect(!bit(one.ecx, n), "ECX bit \(n)") }  // XSAVE, OSXSAVE, RDRAND, x2APIC, PCID, MONITOR
-        for n: UInt32 in [7, 11, 14, 17] { #expect(!bit(one.edx, n), "EDX bit \(n)") }  // MCE, SEP, MCA, PSE-36
+        for n: UInt32 in [7, 14, 17] { #expect(!bit(one.edx, n), "EDX bit \(n)") }  // MCE, MCA, PSE-36
         #expect(one.ebx >> 24 == 3)
         #expect(!bit(cpuid.query(leaf: 1, subleaf: 0, apicEnabled: false).edx, 9))
         #expect(bit(cpuid.query(leaf: 6, subleaf: 0).eax, 2))  // ARAT

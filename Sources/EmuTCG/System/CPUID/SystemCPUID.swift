@@ -8,10 +8,11 @@ import EmuCore
 /// leaf covers them), highest extended leaf 0x80000008.
 ///
 /// Leaf 1 adds to the user-mode bits: PSE, MSR, PAE, APIC (while the interrupt controller's
-/// global enable is on), MTRR, PGE, PAT, TSC-deadline and the hypervisor bit. Leaf 6: ARAT.
+/// global enable is on), SEP (SYSENTER/SYSEXIT), MTRR, PGE, PAT, TSC-deadline and the
+/// hypervisor bit. Leaf 6: ARAT.
 /// Leaf 7: ARCH_CAPABILITIES. 0x80000001: RDTSCP and PDPE1GB (from ``SystemFeatures``) beside
 /// SYSCALL, NX and LM. 0x80000007: invariant TSC. 0x80000008: the address widths of
-/// ``SystemFeatures``. No LA57, XSAVE, RDRAND, x2APIC, PCID, SMEP, SMAP, MCE, SEP or PSE-36.
+/// ``SystemFeatures``. No LA57, XSAVE, RDRAND, x2APIC, PCID, SMEP, SMAP, MCE or PSE-36.
 ///
 /// As on Intel CPUs, a leaf above the highest basic or extended leaf returns the highest basic
 /// leaf's values; the hypervisor range 0x40000000–0x4FFFFFFF reads as zeros (no hypervisor
@@ -36,9 +37,9 @@ public struct SystemCPUID: Sendable {
     public static let highestBasicLeaf: UInt32 = 0x16
     public static let highestExtendedLeaf: UInt32 = 0x8000_0008
 
-    /// Leaf 1 EDX: the user-mode bits plus PSE 3, MSR 5, PAE 6, MTRR 12, PGE 13, PAT 16
+    /// Leaf 1 EDX: the user-mode bits plus PSE 3, MSR 5, PAE 6, SEP 11, MTRR 12, PGE 13, PAT 16
     /// (APIC 9 is added while the controller is globally enabled).
-    public static let leaf1EDX: UInt32 = CPUID.featuresEDX | 1 << 3 | 1 << 5 | 1 << 6 | 1 << 12 | 1 << 13 | 1 << 16
+    public static let leaf1EDX: UInt32 = CPUID.featuresEDX | 1 << 3 | 1 << 5 | 1 << 6 | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 16
     public static let apicBit: UInt32 = 1 << 9
     /// Leaf 1 ECX: the user-mode bits plus TSC-deadline 24 and hypervisor 31.
     public static let leaf1ECX: UInt32 = CPUID.featuresECX | 1 << 24 | 1 << 31
