@@ -1,6 +1,7 @@
 /// An x86 exception vector (Intel SDM Vol. 3A §6.3.1, Table 6-1).
 public struct ExceptionVector: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt8
+    /// The vector numbered `rawValue`.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     public static let divideError = ExceptionVector(rawValue: 0)
@@ -45,6 +46,7 @@ public struct ExceptionVector: RawRepresentable, Hashable, Sendable, CustomStrin
         }
     }
 
+    /// The SDM's mnemonic (#GP, #PF, …) and, where it applies, error code and address.
     public var description: String {
         let names: [UInt8: String] = [0: "#DE", 1: "#DB", 2: "NMI", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD",
                                       7: "#NM", 8: "#DF", 10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP",
@@ -121,6 +123,7 @@ public struct X86Exception: Error, Hashable, Sendable, CustomStringConvertible {
         return X86Exception(vector, errorCode: errorCode | 1, faultAddress: faultAddress)
     }
 
+    /// The SDM's mnemonic (#GP, #PF, …) and, where it applies, error code and address.
     public var description: String {
         var text = vector.description
         if vector.pushesErrorCode { text += "(0x\(String(errorCode, radix: 16)))" }
@@ -132,6 +135,7 @@ public struct X86Exception: Error, Hashable, Sendable, CustomStringConvertible {
 /// The page-fault error code (SDM Vol. 3A §4.7, Figure 4-12).
 public struct PageFaultErrorCode: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
+    /// An error code from its raw bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// P: the fault was a protection violation on a present page (clear: a non-present page).

@@ -22,6 +22,7 @@ public struct InterruptEvent: Hashable, Sendable {
     /// For #PF, the linear address for CR2.
     public let faultAddress: UInt64
 
+    /// An event; `errorCode` is pushed when not nil, `faultAddress` becomes CR2 for a #PF.
     public init(vector: UInt8, source: InterruptSource, errorCode: UInt32? = nil, faultAddress: UInt64 = 0) {
         self.vector = vector
         self.source = source
@@ -55,6 +56,7 @@ public struct InterruptFrameRegisters: Hashable, Sendable {
     public var rsp: UInt64
     /// The full RFLAGS.
     public var rflags: UInt64
+    /// The registers as they are before the event or return.
     public init(rip: UInt64, rsp: UInt64, rflags: UInt64) {
         self.rip = rip
         self.rsp = rsp

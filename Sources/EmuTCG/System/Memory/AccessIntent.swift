@@ -16,6 +16,7 @@ public struct AccessIntent: Hashable, Sendable {
     /// A reference through SS: a non-canonical address gives #SS(0) instead of #GP(0).
     public var isStack: Bool
 
+    /// An access of `kind`; implicit supervisor and stack references as flagged.
     public init(_ kind: AccessKind, implicitSupervisor: Bool = false, stack: Bool = false) {
         self.kind = kind
         isImplicitSupervisor = implicitSupervisor

@@ -26,6 +26,7 @@ public final class CodePageTracker {
     private var pages: [UInt64: Location] = [:]
     private var chunks: [ChunkKey: Chunk] = [:]
 
+    /// A tracker with no code pages.
     public init() {}
 
     /// How many physical pages are marked.

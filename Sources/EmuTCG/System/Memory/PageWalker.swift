@@ -28,7 +28,8 @@ public struct PageTranslation: Hashable, Sendable {
 /// The page walk (Intel SDM Vol. 3A chapter 4): paging off, 32-bit paging (with 4 MiB pages
 /// under CR4.PSE), PAE paging and 4-level paging (4 KiB, 2 MiB and 1 GiB pages), with the
 /// access-rights checks of §4.6, the reserved-bit checks against MAXPHYADDR, the exact
-/// page-fault error code of §4.7 and the accessed and dirty bits of §4.8.
+/// page-fault error code of §4.7 and the accessed and dirty bits of §4.8. PAE paging reads its
+/// four PDPTEs on every walk (as QEMU does) rather than caching them at MOV to CR3.
 ///
 /// Paging-structure entries are read from guest-physical memory through the bus, so a table
 /// in RAM, ROM, MMIO or unassigned space reads what the bus returns (all ones where nothing

@@ -65,6 +65,7 @@ public final class SoftTLB {
     /// Counts of flushes (for tests and statistics).
     public private(set) var fullFlushes = 0
 
+    /// An empty TLB filled under the current memory-map generation.
     public init() {
         entries = .allocate(capacity: 2 * Self.entryCount)
         entries.initialize(repeating: .empty, count: 2 * Self.entryCount)

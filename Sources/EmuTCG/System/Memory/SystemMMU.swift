@@ -21,6 +21,7 @@ public final class SystemMMU: LinearMemory {
     /// physical page); the store has happened.
     public var codeWriteHandler: ((UInt64) -> Void)?
 
+    /// The MMU of the CPU `state`, over guest-physical `memory`.
     public init(state: SystemState, memory: AddressSpace, codePages: CodePageTracker = CodePageTracker()) {
         self.state = state
         self.memory = memory
@@ -47,6 +48,7 @@ public final class SystemMMU: LinearMemory {
 
     // MARK: Accesses
 
+    /// See ``LinearMemory/read(_:size:_:)``: the TLB fast path, else the slow path.
     public func read(_ address: UInt64, size: Int, _ intent: AccessIntent) throws(X86Exception) -> UInt64 {
         let user = isUser(intent)
         if let host = tlb.hostAddress(address, size: size, kind: intent.kind, user: user) {
@@ -55,6 +57,7 @@ public final class SystemMMU: LinearMemory {
         return try slowRead(address, size: size, intent, user: user)
     }
 
+    /// See ``LinearMemory/write(_:size:value:_:)``: the TLB fast path, else the slow path.
     public func write(_ address: UInt64, size: Int, value: UInt64, _ intent: AccessIntent) throws(X86Exception) {
         let user = isUser(intent)
         if let host = tlb.hostAddress(address, size: size, kind: .write, user: user) {

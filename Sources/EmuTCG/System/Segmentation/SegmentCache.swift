@@ -3,6 +3,7 @@
 /// D/B 14, G 15, and bit 16 "unusable" for a register loaded with a null selector.
 public struct SegmentAttributes: RawRepresentable, Hashable, Sendable {
     public let rawValue: UInt32
+    /// Access rights from their raw bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// The type field.
@@ -60,6 +61,7 @@ public struct SegmentCache: Hashable, Sendable {
     /// Access rights.
     public var attributes: SegmentAttributes
 
+    /// A segment register with the given selector and hidden part.
     public init(selector: UInt16, base: UInt64, limit: UInt32, attributes: SegmentAttributes) {
         self.selector = selector
         self.base = base
@@ -112,6 +114,7 @@ public struct SegmentCache: Hashable, Sendable {
 public struct DescriptorTableRegister: Hashable, Sendable {
     public var base: UInt64
     public var limit: UInt16
+    /// A table register.
     public init(base: UInt64, limit: UInt16) {
         self.base = base
         self.limit = limit

@@ -8,6 +8,7 @@ public struct SegmentDescriptor: Hashable, Sendable {
     /// Bytes 8–15 for a 16-byte system descriptor (0 otherwise).
     public let high: UInt64
 
+    /// A descriptor from its bytes 0–7 and, for 16-byte system descriptors, 8–15.
     public init(low: UInt64, high: UInt64 = 0) {
         self.low = low
         self.high = high

@@ -98,6 +98,7 @@ public enum SystemFlags {
 /// executor). Several can apply at once.
 public struct SystemStateEffects: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
+    /// Effects from their raw bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// Every TLB entry (global ones too) was flushed by the operation itself (through the

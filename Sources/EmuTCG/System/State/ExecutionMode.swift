@@ -8,6 +8,7 @@
 /// when the block runs. Real mode is a kind like the others, so adding it changes no key.
 public struct ExecutionMode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
+    /// A mode word from its packed bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// The decoding mode (SDM Vol. 1 §3.1, Vol. 3A §2.2).
@@ -67,6 +68,7 @@ public struct ExecutionMode: RawRepresentable, Hashable, Sendable, CustomStringC
         return csDefaultBig ? .protected32 : .protected16
     }
 
+    /// The kind, CPL and set flags, for logs.
     public var description: String {
         "\(kind) cpl\(cpl)" + (has(Self.stack32) ? " ss32" : "") + (has(Self.flatSegments) ? " flat" : "")
             + (has(Self.taskSwitched) ? " ts" : "") + (has(Self.emulateFPU) ? " em" : "")
@@ -85,6 +87,7 @@ public struct TranslationKey: Hashable, Sendable {
     public var linearPC: UInt64
     public var csBase: UInt32
     public var mode: ExecutionMode
+    /// A key from its three parts.
     public init(linearPC: UInt64, csBase: UInt32, mode: ExecutionMode) {
         self.linearPC = linearPC
         self.csBase = csBase
