@@ -69,9 +69,9 @@ public final class CodePageTracker {
     /// translated code must be dropped. Costs one bitmap test per 64-page chunk holding code.
     public func takeDeviceWrittenPages() -> [UInt64] {
         var written: [UInt64] = []
-        for (_, chunk) in chunks {
-            let start = (chunk.pages.keys.first ?? 0) / Self.chunkPages * Self.chunkPages * 4096
-            let length = Self.chunkPages * 4096
+        let length = Self.chunkPages * 4096
+        for (key, chunk) in chunks {
+            let start = key.chunk * length
             guard chunk.block.isDirty(.code, offset: start, length: length) else { continue }
             for blockPage in chunk.block.testAndClearDirty(.code, offset: start, length: length) {
                 if let page = chunk.pages[blockPage] { written.append(page) }
