@@ -219,9 +219,7 @@ public final class LocalAPIC: CPUInterruptController, MMIOHandler, Device {
         let (base, enabled) = mutate { s, _ in
             s.apicBase = State.defaultBase | State.enableBit | (isBootstrapProcessor ? State.bootstrapBit : 0)
             s.id = initialID
-            s.resetRegisters(lint0ExtINT: isBootstrapProcessor)
-            s.lint0Level = false
-            s.lint1Level = false
+            s.resetRegisters(lint0ExtINT: isBootstrapProcessor)  // pin levels are wires: kept
             s.timerHandle?.cancel()
             return (s.baseAddress, s.globallyEnabled)
         }
