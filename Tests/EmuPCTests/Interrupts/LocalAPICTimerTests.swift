@@ -129,6 +129,23 @@ struct LocalAPICTimerTests {
         #expect(rig.requested(0x35))
     }
 
+    @Test func extremeTimerValuesNeitherOverflowNorFireEarly() throws {
+        let rig = try APICRig()
+        rig.enable()
+        rig.write(0x3E0, 0xA)  // divide by 128
+        rig.write(0x320, 0x36)
+        rig.write(0x380, 0xFFFF_FFFF)
+        rig.advance(by: 1 << 38)
+        #expect(!rig.requested(0x36), "2^32 counts of 128 ns are 2^39 ns")
+        rig.advance(by: 1 << 38)
+        #expect(rig.requested(0x36))
+        rig.write(0x320, 0x4_0036)
+        #expect(rig.lapic.writeMSR(0x6E0, value: .max))
+        rig.advance(by: 1 << 40)
+        #expect(rig.lapic.readMSR(0x6E0) == .max, "a deadline at the end of time stays armed")
+        #expect(rig.drain() == [0x36])
+    }
+
     @Test func timerRateIsTheCrystalReportedInCPUID15() throws {
         #expect(LocalAPIC.timerFrequency == 1_000_000_000)
         let leaf = try #require(LocalAPIC.cpuidLeaf15(for: TimestampCounterBase(clock: VirtualClock(), frequency: 2_500_000_000)))
