@@ -6,35 +6,36 @@ import Synchronization
 /// enable, bus 23:16, device 15:11, function 10:8, register 7:2) and the data window at
 /// 0xCFC–0xCFF, read and written in bytes, words or dwords at the byte the port selects.
 ///
-/// Only dword accesses reach the address register; the byte at 0xCF9 is the reset control
-/// register (a write with bit 2 set calls the reset request, if one was given); other narrow
+/// Only dword accesses reach the address register; byte accesses at 0xCF9 go to the chipset's
+/// reset control register (e.g. ``ResetControlRegister``) if one was given; other narrow
 /// accesses to 0xCF8–0xCFB read all-ones and are ignored. With the enable bit clear the data
 /// window reads all-ones.
 public final class PCIConfigurationPorts: MMIOHandler {
     /// The bus the cycles go to.
     public let bus: PCIRootBus
-    private let resetRequest: (@Sendable () -> Void)?
-    private let registers = Mutex<(address: UInt32, resetControl: UInt8)>((0, 0))
+    private let resetControl: (any MMIOHandler)?
+    private let addressRegister = Mutex<UInt32>(0)
 
     /// Bytes, words and dwords, aligned.
     public var accessSizes: MMIOAccessSizes { Self.sizes }
     private static let sizes = MMIOAccessSizes(minSize: 1, maxSize: 4) ?? .dwords
 
-    /// Ports onto `bus`; `resetRequest` is what a reset through 0xCF9 does (`nil`: ignored).
-    public init(bus: PCIRootBus, resetRequest: (@Sendable () -> Void)? = nil) {
+    /// Ports onto `bus`; byte accesses at 0xCF9 go to `resetControl` at its offset 0
+    /// (`nil`: they read all-ones and are ignored).
+    public init(bus: PCIRootBus, resetControl: (any MMIOHandler)? = nil) {
         self.bus = bus
-        self.resetRequest = resetRequest
+        self.resetControl = resetControl
     }
 
     public func read(offset: UInt64, size: Int) -> UInt64 {
         let ones: UInt64 = size >= 4 ? 0xFFFF_FFFF : (UInt64(1) << UInt64(size * 8)) - 1
         switch (offset, size) {
         case (0, 4):
-            return UInt64(registers.withLock { $0.address })
-        case (1, 1) where resetRequest != nil:
-            return UInt64(registers.withLock { $0.resetControl })
+            return UInt64(addressRegister.withLock { $0 })
+        case (1, 1) where resetControl != nil:
+            return (resetControl?.read(offset: 0, size: 1) ?? 0xFF) & 0xFF
         case (4...7, _):
-            let address = registers.withLock { $0.address }
+            let address = addressRegister.withLock { $0 }
             guard address & 0x8000_0000 != 0 else { return ones }
             let (b, d, f, register) = Self.decode(address)
             return UInt64(bus.read(bus: b, device: d, function: f, offset: register + Int(offset - 4), size: size))
@@ -47,13 +48,11 @@ public final class PCIConfigurationPorts: MMIOHandler {
         let value32 = UInt32(truncatingIfNeeded: value)
         switch (offset, size) {
         case (0, 4):
-            registers.withLock { $0.address = value32 & 0x80FF_FFFC }
+            addressRegister.withLock { $0 = value32 & 0x80FF_FFFC }
         case (1, 1):
-            guard let resetRequest else { return }
-            registers.withLock { $0.resetControl = UInt8(value32 & 0x0A) }
-            if value32 & 0x04 != 0 { resetRequest() }
+            resetControl?.write(offset: 0, size: 1, value: UInt64(value32 & 0xFF))
         case (4...7, _):
-            let address = registers.withLock { $0.address }
+            let address = addressRegister.withLock { $0 }
             guard address & 0x8000_0000 != 0 else { return }
             let (b, d, f, register) = Self.decode(address)
             bus.write(bus: b, device: d, function: f, offset: register + Int(offset - 4), size: size, value: value32)

@@ -31,10 +31,11 @@ public final class PCIHostBridge: Sendable {
     /// The ECAM window.
     public let ecam: PCIExpressConfigurationWindow
 
-    /// A bridge with an empty bus 0 (but for itself). `resetRequest` is called when the guest
-    /// writes the reset bit of the reset control register at 0xCF9.
+    /// A bridge with an empty bus 0 (but for itself). Byte accesses at port 0xCF9, inside the
+    /// configuration address dword, go to `resetControl` (the chipset's reset control
+    /// register, ``ResetControlRegister``), if given.
     /// - Throws: ``PCIHostBridgeError`` (never for this fixed layout).
-    public init(resetRequest: (@Sendable () -> Void)? = nil) throws(PCIHostBridgeError) {
+    public init(resetControl: (any MMIOHandler)? = nil) throws(PCIHostBridgeError) {
         bus = try PCIRootBus()
         do {
             configuration = try PCIConfigurationSpace(vendorID: Self.vendorID, deviceID: Self.deviceID, revision: 0,
@@ -44,7 +45,7 @@ public final class PCIHostBridge: Sendable {
             throw .memoryTopology("host bridge configuration: \(error)")
         }
         try bus.attach(configuration, device: 0, function: 0)
-        configurationPorts = PCIConfigurationPorts(bus: bus, resetRequest: resetRequest)
+        configurationPorts = PCIConfigurationPorts(bus: bus, resetControl: resetControl)
         ecam = PCIExpressConfigurationWindow(bus: bus)
     }
 }

@@ -31,7 +31,7 @@ struct PCIRig {
 
     init() throws {
         let counter = resets
-        bridge = try PCIHostBridge { counter.increment() }
+        bridge = try PCIHostBridge(resetControl: ResetControlRegister { _ in counter.increment() })
         let system = try MemoryRegion.container(name: "system", size: 1 << 48)
         ram = try MemoryRegion.ram(name: "ram", size: 16 << 20)
         try system.addSubregion(ram, at: 0)
@@ -104,13 +104,17 @@ struct PCIHostBridgeTests {
                 "an 8-byte read is two dwords")
     }
 
-    @Test func theResetControlRegisterAtCF9RequestsAReset() throws {
+    @Test func byteAccessesAtCF9ReachTheResetControlRegister() throws {
         let rig = try PCIRig()
+        rig.io.write(at: 0xCF8, size: 4, value: 0x8000_0000)
         rig.io.write(at: 0xCF9, size: 1, value: 0x02)
         #expect(rig.resets.value == 0)
         #expect(rig.io.read(at: 0xCF9, size: 1) == 0x02)
         rig.io.write(at: 0xCF9, size: 1, value: 0x06)
         #expect(rig.resets.value == 1)
+        #expect(rig.io.read(at: 0xCF8, size: 4) == 0x8000_0000, "the address register is untouched")
+        let plain = try PCIHostBridge()
+        #expect(plain.configurationPorts.read(offset: 1, size: 1) == 0xFF, "no reset register: all-ones")
     }
 
     @Test func attachingChecksAddressesAndMarksMultiFunctionDevices() throws {
