@@ -3,11 +3,11 @@ import EmuCore
 /// The PC's interrupt controllers wired as the PC wires them: one local APIC (the BSP, APIC ID
 /// 0) and one IOAPIC on an ``APICBus``, and an ``MSIRouter`` for PCI functions.
 ///
-/// What the machine still connects (the 8259 pair and the PIT are built elsewhere):
+/// What the machine still connects (the 8259 pair and the PIT are built in `Chipset`):
 /// ```swift
 /// let irq = PCInterruptControllers(loop: loop, timeBase: tsc)
 /// try irq.map(in: system)
-/// pic.output = irq.picOutput                      // PIC INT → LINT0 (ExtINT)
+/// let pic = ProgrammableInterruptController(interruptOutput: irq.picOutput)  // INT → LINT0
 /// irq.localAPIC.connectExternalInterruptController { pic.acknowledge() }
 /// let irq0 = irq.isaIRQ(0, picInput: pic.input(0))  // PIT: PIC IRQ 0 and IOAPIC pin 2
 /// irq.localAPIC.setNotifier { vcpu.kick() }       // wake the CPU from HLT / leave translated code
