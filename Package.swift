@@ -16,6 +16,10 @@ let package = Package(
         .library(name: "NinePServer", targets: ["NinePServer"]),
         .library(name: "EmuVirtio", targets: ["EmuVirtio"]),
         .library(name: "EmuVirtioTesting", targets: ["EmuVirtioTesting"]),
+        .library(name: "EmuVirtioBlock", targets: ["EmuVirtioBlock"]),
+        .library(name: "EmuVirtioNineP", targets: ["EmuVirtioNineP"]),
+        .library(name: "EmuVirtioConsole", targets: ["EmuVirtioConsole"]),
+        .library(name: "EmuVirtioEntropy", targets: ["EmuVirtioEntropy"]),
         .library(name: "BlockLayer", targets: ["BlockLayer"]),
         .library(name: "VhostUser", targets: ["VhostUser"]),
         .executable(name: "emu-pc", targets: ["emu-pc"]),
@@ -82,10 +86,36 @@ let package = Package(
             path: "Sources/NinePServer",
             swiftSettings: strictSwift6
         ),
-        // Virtqueues, transports and devices; the driver-side test kit is a product of its own.
+        // Virtqueues, transports and the device-model protocol; the driver-side test kit is a
+        // product of its own. The devices sit on top, one target per family, so that each links
+        // only its own back end (Sources/EmuVirtioDevices/<family>).
         .target(
             name: "EmuVirtio",
-            dependencies: ["EmuCore", "NinePServer", "BlockLayer", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["EmuCore", .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "EmuVirtioBlock",
+            dependencies: ["EmuVirtio", "EmuCore", "BlockLayer"],
+            path: "Sources/EmuVirtioDevices/Block",
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "EmuVirtioNineP",
+            dependencies: ["EmuVirtio", "EmuCore", "NinePServer"],
+            path: "Sources/EmuVirtioDevices/NineP",
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "EmuVirtioConsole",
+            dependencies: ["EmuVirtio", "EmuCore"],
+            path: "Sources/EmuVirtioDevices/Console",
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "EmuVirtioEntropy",
+            dependencies: ["EmuVirtio", "EmuCore"],
+            path: "Sources/EmuVirtioDevices/Entropy",
             swiftSettings: strictSwift6
         ),
         // Block drivers, the node graph, device backends and drained sections.
@@ -151,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "emu-vhost",
             dependencies: [
-                "VhostUser", "EmuVirtio", "EmuVirtioTesting", "EmuCore",
+                "VhostUser", "EmuVirtio", "EmuVirtioBlock", "EmuVirtioTesting", "EmuCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/emu-vhost",
@@ -170,7 +200,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "EmuVirtioBench",
-            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "BlockLayer", "BenchmarkSupport"],
+            dependencies: ["EmuVirtio", "EmuVirtioBlock", "EmuVirtioTesting", "EmuCore", "BlockLayer", "BenchmarkSupport"],
             path: "Benchmarks/EmuVirtioBench",
             swiftSettings: strictSwift6
         ),
@@ -202,9 +232,19 @@ let package = Package(
             dependencies: ["EmuPC", "EmuCore"],
             swiftSettings: strictSwift6
         ),
+        // Queues, transports and the test kit; the transports are driven with virtio-rng, the
+        // one device that needs no back end.
         .testTarget(
             name: "EmuVirtioTests",
-            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "NinePServer", "BlockLayer"],
+            dependencies: ["EmuVirtio", "EmuVirtioTesting", "EmuCore", "EmuVirtioEntropy"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "EmuVirtioDevicesTests",
+            dependencies: [
+                "EmuVirtioBlock", "EmuVirtioNineP", "EmuVirtioConsole", "EmuVirtioEntropy",
+                "EmuVirtio", "EmuVirtioTesting", "EmuCore", "BlockLayer", "NinePServer",
+            ],
             swiftSettings: strictSwift6
         ),
         .testTarget(

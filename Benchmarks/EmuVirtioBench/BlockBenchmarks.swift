@@ -2,6 +2,7 @@ import BenchmarkSupport
 import BlockLayer
 import EmuCore
 import EmuVirtio
+import EmuVirtioBlock
 import EmuVirtioTesting
 
 /// virtio-blk 4 KiB reads per second through the whole device path (ring, transport, device,

@@ -1,5 +1,6 @@
 import EmuCore
 import EmuVirtio
+import EmuVirtioBlock
 import EmuVirtioTesting
 import VhostUser
 #if canImport(Glibc)

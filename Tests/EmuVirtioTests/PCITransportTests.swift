@@ -1,5 +1,6 @@
 import EmuCore
 import EmuVirtio
+import EmuVirtioEntropy
 import EmuVirtioTesting
 import Synchronization
 import Testing

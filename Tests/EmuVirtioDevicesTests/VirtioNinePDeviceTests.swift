@@ -1,5 +1,6 @@
 import EmuCore
 import EmuVirtio
+import EmuVirtioNineP
 import EmuVirtioTesting
 import NinePServer
 import Testing

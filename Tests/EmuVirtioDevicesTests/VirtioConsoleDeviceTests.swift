@@ -1,5 +1,6 @@
 import EmuCore
 import EmuVirtio
+import EmuVirtioConsole
 import EmuVirtioTesting
 import Synchronization
 import Testing

@@ -1,5 +1,6 @@
 import BlockLayer
 import EmuCore
+import EmuVirtio
 import Synchronization
 
 /// virtio-blk (virtio 1.2 §5.2) on a BlockLayer ``BlockBackend``: IN, OUT, FLUSH, GET_ID,
@@ -162,8 +163,8 @@ public final class VirtioBlockDevice: VirtioDeviceModel, BlockDrainObserver {
 
     func parse(_ element: VirtqueueElement, memory: some GuestMemory) -> Parsed {
         guard element.readableLength >= 16, let header = try? element.readBytes(count: 16, from: memory) else { return .fail(Request.ioError) }
-        let type = header.le(UInt32.self, at: 0)
-        let sector = header.le(UInt64.self, at: 8)
+        let type = Self.field(UInt32.self, of: header, at: 0)
+        let sector = Self.field(UInt64.self, of: header, at: 8)
         let dataIn = element.writableLength - 1            // IN: data then the status byte
         let dataOut = element.readableLength - 16          // OUT: data after the header
         func range(_ sector: UInt64, _ bytes: UInt64) -> UInt64? {
@@ -187,14 +188,20 @@ public final class VirtioBlockDevice: VirtioDeviceModel, BlockDrainObserver {
         case Request.discard, Request.writeZeroes:
             // Exactly one segment {sector u64, num_sectors u32, flags u32} (max_*_seg = 1).
             guard dataOut == 16, let segment = try? element.readBytes(offset: 16, count: 16, from: memory) else { return .fail(Request.ioError) }
-            let start = segment.le(UInt64.self, at: 0)
-            let count = UInt64(segment.le(UInt32.self, at: 8))
+            let start = Self.field(UInt64.self, of: segment, at: 0)
+            let count = UInt64(Self.field(UInt32.self, of: segment, at: 8))
             guard let offset = range(start, count * Self.sectorSize) else { return .fail(Request.ioError) }
             return type == Request.discard ? .discard(offset: offset, length: count * Self.sectorSize)
                                            : .writeZeroes(offset: offset, length: count * Self.sectorSize)
         default:
             return .fail(Request.unsupported)
         }
+    }
+
+    /// The little-endian integer at `offset` of a request's bytes; the caller has checked that
+    /// `bytes` holds it.
+    private static func field<T: FixedWidthInteger>(_: T.Type, of bytes: [UInt8], at offset: Int) -> T {
+        bytes[offset..<offset + T.bitWidth / 8].reversed().reduce(T.zero) { $0 << 8 | T($1) }
     }
 
     private func perform(_ request: Parsed, element: VirtqueueElement, epoch: UInt64) async {

@@ -1,4 +1,5 @@
 import EmuCore
+import EmuVirtio
 import NinePServer
 import Synchronization
 

@@ -1,4 +1,5 @@
 import EmuCore
+import EmuVirtio
 import Synchronization
 
 /// virtio-console with one port (virtio 1.2 §5.3, no `MULTIPORT`): queue 0 carries input to the

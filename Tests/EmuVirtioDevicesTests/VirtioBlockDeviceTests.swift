@@ -1,6 +1,7 @@
 import BlockLayer
 import EmuCore
 import EmuVirtio
+import EmuVirtioBlock
 import EmuVirtioTesting
 import Testing
 

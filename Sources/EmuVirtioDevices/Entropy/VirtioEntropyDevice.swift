@@ -1,4 +1,5 @@
 import EmuCore
+import EmuVirtio
 import Synchronization
 
 /// virtio-rng (virtio 1.2 §5.4): one request queue; the device fills each writable buffer with
