@@ -48,6 +48,8 @@ public enum VirtqueueDriverError: Error, Equatable, Sendable, CustomStringConver
     case deviceReturnedUnknownID(UInt16)
     /// The device reported more bytes than the request's writable buffers hold.
     case deviceWroteTooMuch(id: UInt16, length: UInt32, capacity: Int)
+    /// A raw chain or head the driver cannot lay out in its ring format (the reason says why).
+    case invalidChain(String)
 
     public var description: String {
         switch self {
@@ -57,6 +59,7 @@ public enum VirtqueueDriverError: Error, Equatable, Sendable, CustomStringConver
         case .memory(let s): return "guest memory: \(s)"
         case .deviceReturnedUnknownID(let id): return "device returned id \(id), which is not outstanding"
         case .deviceWroteTooMuch(let id, let n, let c): return "device reported \(n) bytes for id \(id), capacity \(c)"
+        case .invalidChain(let why): return "cannot lay out the chain: \(why)"
         }
     }
 }

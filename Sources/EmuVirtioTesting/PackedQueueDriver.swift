@@ -45,7 +45,7 @@ public final class PackedQueueDriver: VirtqueueDriver {
 
     public func submit(_ request: DriverRequest) throws(VirtqueueDriverError) -> UInt16 {
         let buffers = try allocator.place(request, in: memory)
-        var placed = PlacedRequest(buffers: buffers, indirectTable: nil, ringSlots: request.indirect ? 1 : buffers.count)
+        var placed = PlacedRequest(buffers: buffers, ringSlots: request.indirect ? 1 : buffers.count)
         guard freeSlots >= placed.ringSlots, let id = freeIDs.popLast() else { allocator.release(placed); throw .queueFull }
         var entries: [(address: UInt64, length: UInt32, flags: UInt16)] = []
         if request.indirect {
@@ -54,7 +54,7 @@ public final class PackedQueueDriver: VirtqueueDriver {
                 freeIDs.append(id)
                 throw .outOfGuestMemory
             }
-            placed.indirectTable = table
+            placed.allocations.append(table)
             do throws(VirtqueueDriverError) {
                 for (i, b) in buffers.enumerated() {
                     try memory.driverStoreDescriptor(at: table.lowerBound + UInt64(16 * i), b.range.lowerBound,
@@ -69,11 +69,38 @@ public final class PackedQueueDriver: VirtqueueDriver {
         } else {
             entries = buffers.map { ($0.range.lowerBound, UInt32($0.range.count), $0.deviceWritable ? VirtqueueDescriptorFlags.write : 0) }
         }
-        // Every descriptor but the head first; the head's flags last, after a release fence.
+        let next = VirtqueueDescriptorFlags.next
+        try publish(entries.enumerated().map { i, e in (e.address, e.length, e.flags | (i < entries.count - 1 ? next : 0)) },
+                    id: id, placed)
+        return id
+    }
+
+    public func offer(_ chain: [RawDescriptor]) throws(VirtqueueDriverError) -> UInt16 {
+        var nextFlags: [UInt16] = []
+        for (i, descriptor) in chain.enumerated() {
+            nextFlags.append(try descriptor.link.packedFlag(position: i, count: chain.count))
+        }
+        guard freeSlots >= chain.count, let id = freeIDs.last else { throw .queueFull }
+        let layout = try allocator.layOut(chain, format: .packed, in: memory)
+        freeIDs.removeLast()
+        try publish(zip(layout.entries, nextFlags).map { e, next in (e.address, e.length, e.flags | next) },
+                    id: id, PlacedRequest(layout))
+        return id
+    }
+
+    public func offerHead(_ head: UInt16) throws(VirtqueueDriverError) {
+        throw .invalidChain("a packed ring has no head index to publish")
+    }
+
+    /// Writes a chain's descriptors (flags with `NEXT` where it applies) into the next ring slots
+    /// with buffer id `id`: every descriptor but the head first, the head's flags last after a
+    /// release fence, so the device sees the whole chain or none of it.
+    private func publish(_ entries: [(address: UInt64, length: UInt32, flags: UInt16)], id: UInt16,
+                         _ placed: PlacedRequest) throws(VirtqueueDriverError) {
         let head = (slot: nextAvail, wrap: availWrap)
         var headFlags: UInt16 = 0
         for (i, e) in entries.enumerated() {
-            let flags = e.flags | (i < entries.count - 1 ? VirtqueueDescriptorFlags.next : 0) | availFlags(wrap: availWrap)
+            let flags = e.flags | availFlags(wrap: availWrap)
             let at = configuration.descriptorArea + 16 * UInt64(nextAvail)
             try memory.driverStoreDescriptor(at: at, e.address, e.length, id, i == 0 ? 0 : flags)
             if i == 0 { headFlags = flags }
@@ -84,7 +111,6 @@ public final class PackedQueueDriver: VirtqueueDriver {
         freeSlots -= placed.ringSlots
         atomicMemoryFence(ordering: .releasing)
         try memory.driverStore(headFlags, at: configuration.descriptorArea + 16 * UInt64(head.slot) + 14)
-        return id
     }
 
     private func availFlags(wrap: Bool) -> UInt16 {
@@ -93,25 +119,56 @@ public final class PackedQueueDriver: VirtqueueDriver {
 
     public func takeCompletions() throws(VirtqueueDriverError) -> [DriverCompletion] {
         var done: [DriverCompletion] = []
-        while !requests.isEmpty {
-            let at = configuration.descriptorArea + 16 * UInt64(nextUsed)
-            let flags = try memory.driverLoad(UInt16.self, at: at + 14)
-            let avail = flags & VirtqueueDescriptorFlags.avail != 0, used = flags & VirtqueueDescriptorFlags.used != 0
-            guard avail == usedWrap, used == usedWrap else { break }
-            atomicMemoryFence(ordering: .acquiring)
-            let length = try memory.driverLoad(UInt32.self, at: at + 8)
-            let id = try memory.driverLoad(UInt16.self, at: at + 12)
+        while !requests.isEmpty, let (id, length) = try nextUsedDescriptor() {
             guard let placed = requests[id] else { throw .deviceReturnedUnknownID(id) }
             let written = try placed.gatherWritten(length, id: id, from: memory)
-            requests[id] = nil
-            freeIDs.append(id)
-            freeSlots += placed.ringSlots
-            allocator.release(placed)
-            nextUsed += placed.ringSlots
-            if nextUsed >= size { nextUsed -= size; usedWrap.toggle() }
+            retire(id, placed)
             done.append(DriverCompletion(token: id, writtenLength: length, written: written))
         }
         return done
+    }
+
+    public func takeUsed() throws(VirtqueueDriverError) -> [UsedRingEntry] {
+        var entries: [UsedRingEntry] = []
+        // At most one lap: each entry moves the cursor on by at least one slot.
+        for _ in 0..<size {
+            guard let (id, length) = try nextUsedDescriptor() else { break }
+            guard let placed = requests[id] else {
+                // An id the driver never gave out: it stands for one slot.
+                advanceUsed(by: 1)
+                entries.append(UsedRingEntry(id: UInt32(id), length: length, wasOutstanding: false, written: nil))
+                continue
+            }
+            let written = try? placed.gatherWritten(length, id: id, from: memory)
+            retire(id, placed)
+            entries.append(UsedRingEntry(id: UInt32(id), length: length, wasOutstanding: true, written: written))
+        }
+        return entries
+    }
+
+    /// The buffer id and length of the used descriptor at the driver's used cursor, if the device
+    /// has written one there in the current lap (read with acquire ordering).
+    private func nextUsedDescriptor() throws(VirtqueueDriverError) -> (id: UInt16, length: UInt32)? {
+        let at = configuration.descriptorArea + 16 * UInt64(nextUsed)
+        let flags = try memory.driverLoad(UInt16.self, at: at + 14)
+        let avail = flags & VirtqueueDescriptorFlags.avail != 0, used = flags & VirtqueueDescriptorFlags.used != 0
+        guard avail == usedWrap, used == usedWrap else { return nil }
+        atomicMemoryFence(ordering: .acquiring)
+        return (try memory.driverLoad(UInt16.self, at: at + 12), try memory.driverLoad(UInt32.self, at: at + 8))
+    }
+
+    /// Takes back a chain the device returned: its id, ring slots and data.
+    private func retire(_ id: UInt16, _ placed: PlacedRequest) {
+        requests[id] = nil
+        freeIDs.append(id)
+        freeSlots += placed.ringSlots
+        allocator.release(placed)
+        advanceUsed(by: placed.ringSlots)
+    }
+
+    private func advanceUsed(by slots: Int) {
+        nextUsed += slots
+        if nextUsed >= size { nextUsed -= size; usedWrap.toggle() }
     }
 
     public func deviceWantsNotification() throws(VirtqueueDriverError) -> Bool {

@@ -49,7 +49,7 @@ public final class SplitQueueDriver: VirtqueueDriver {
 
     public func submit(_ request: DriverRequest) throws(VirtqueueDriverError) -> UInt16 {
         let buffers = try allocator.place(request, in: memory)
-        var placed = PlacedRequest(buffers: buffers, indirectTable: nil, ringSlots: request.indirect ? 1 : buffers.count)
+        var placed = PlacedRequest(buffers: buffers, ringSlots: request.indirect ? 1 : buffers.count)
         guard freeDescriptors.count >= placed.ringSlots else { allocator.release(placed); throw .queueFull }
         let head: UInt16
         do throws(VirtqueueDriverError) {
@@ -57,24 +57,25 @@ public final class SplitQueueDriver: VirtqueueDriver {
                 guard let table = allocator.allocate(UInt64(16 * buffers.count), alignment: 16) else {
                     throw .outOfGuestMemory
                 }
-                placed.indirectTable = table
+                placed.allocations.append(table)
                 for (i, b) in buffers.enumerated() {
                     let last = i == buffers.count - 1
                     try memory.driverStoreDescriptor(at: table.lowerBound + UInt64(16 * i), b.range.lowerBound,
                                                      UInt32(b.range.count), Self.flags(b, next: !last), last ? 0 : UInt16(i + 1))
                 }
                 head = try writeDescriptor(address: table.lowerBound, length: UInt32(table.count),
-                                           flags: VirtqueueDescriptorFlags.indirect, next: nil)
+                                           flags: VirtqueueDescriptorFlags.indirect, next: nil, into: &placed)
             } else {
                 var next: UInt16? = nil
                 for b in buffers.reversed() {  // the tail first, so each descriptor knows its next
                     next = try writeDescriptor(address: b.range.lowerBound, length: UInt32(b.range.count),
-                                               flags: Self.flags(b, next: next != nil), next: next)
+                                               flags: Self.flags(b, next: next != nil), next: next, into: &placed)
                 }
                 head = next ?? 0
             }
         } catch {
             allocator.release(placed)
+            freeDescriptors += placed.descriptors  // the free stack as it was
             throw error
         }
         requests[head] = placed
@@ -86,41 +87,93 @@ public final class SplitQueueDriver: VirtqueueDriver {
         (b.deviceWritable ? VirtqueueDescriptorFlags.write : 0) | (next ? VirtqueueDescriptorFlags.next : 0)
     }
 
-    private func writeDescriptor(address: UInt64, length: UInt32, flags: UInt16, next: UInt16?) throws(VirtqueueDriverError) -> UInt16 {
+    /// Writes a descriptor into a free table entry, which `placed` then holds (head first).
+    private func writeDescriptor(address: UInt64, length: UInt32, flags: UInt16, next: UInt16?,
+                                 into placed: inout PlacedRequest) throws(VirtqueueDriverError) -> UInt16 {
         guard let index = freeDescriptors.popLast() else { throw .queueFull }  // checked by the caller
+        placed.descriptors.insert(index, at: 0)
         try writeDescriptor(index: index, address: address, length: length, flags: flags, next: next ?? 0)
         return index
     }
 
     public func takeCompletions() throws(VirtqueueDriverError) -> [DriverCompletion] {
-        let usedIndex: UInt16 = try memory.driverLoad(UInt16.self, at: configuration.deviceArea + 2)
-        atomicMemoryFence(ordering: .acquiring)
+        let usedIndex = try publishedUsedIndex()
         var done: [DriverCompletion] = []
         while lastUsed != usedIndex {
-            let slot = configuration.deviceArea + 4 + 8 * UInt64(lastUsed & (configuration.size - 1))
-            let id32 = try memory.driverLoad(UInt32.self, at: slot)
-            let length = try memory.driverLoad(UInt32.self, at: slot + 4)
+            let (id32, length) = try usedEntry(lastUsed)
             guard id32 <= UInt16.max, let placed = requests[UInt16(id32)] else {
                 throw .deviceReturnedUnknownID(UInt16(truncatingIfNeeded: id32))
             }
             let id = UInt16(id32)
             let written = try placed.gatherWritten(length, id: id, from: memory)
-            requests[id] = nil
-            try freeChain(head: id, slots: placed.ringSlots)
-            allocator.release(placed)
+            retire(id, placed)
             done.append(DriverCompletion(token: id, writtenLength: length, written: written))
             lastUsed &+= 1
         }
         return done
     }
 
-    /// Returns a chain's descriptors to the free list by following its `next` fields.
-    private func freeChain(head: UInt16, slots: Int) throws(VirtqueueDriverError) {
-        var index = head
-        for _ in 0..<slots {
-            freeDescriptors.append(index)
-            index = try memory.driverLoad(UInt16.self, at: configuration.descriptorArea + 16 * UInt64(index) + 14)
+    public func takeUsed() throws(VirtqueueDriverError) -> [UsedRingEntry] {
+        let usedIndex = try publishedUsedIndex()
+        var entries: [UsedRingEntry] = []
+        while lastUsed != usedIndex {
+            let (id, length) = try usedEntry(lastUsed)
+            lastUsed &+= 1
+            guard id <= UInt16.max, let placed = requests[UInt16(id)] else {
+                entries.append(UsedRingEntry(id: id, length: length, wasOutstanding: false, written: nil))
+                continue
+            }
+            let written = try? placed.gatherWritten(length, id: UInt16(id), from: memory)
+            retire(UInt16(id), placed)
+            entries.append(UsedRingEntry(id: id, length: length, wasOutstanding: true, written: written))
         }
+        return entries
+    }
+
+    public func offer(_ chain: [RawDescriptor]) throws(VirtqueueDriverError) -> UInt16 {
+        guard freeDescriptors.count >= chain.count else { throw .queueFull }
+        let layout = try allocator.layOut(chain, format: .split, in: memory)
+        var placed = PlacedRequest(layout)
+        let indices = Array(freeDescriptors.suffix(chain.count).reversed())  // as popLast would give them
+        do throws(VirtqueueDriverError) {
+            for (i, entry) in layout.entries.enumerated() {
+                let (flag, next) = try entry.link.splitFields(position: i, count: indices.count) { indices[$0] }
+                try writeDescriptor(index: indices[i], address: entry.address, length: entry.length,
+                                    flags: entry.flags | flag, next: next)
+            }
+        } catch {
+            allocator.release(placed)
+            throw error
+        }
+        freeDescriptors.removeLast(chain.count)
+        placed.descriptors = indices
+        requests[indices[0]] = placed
+        try makeAvailable(head: indices[0])
+        return indices[0]
+    }
+
+    public func offerHead(_ head: UInt16) throws(VirtqueueDriverError) {
+        try makeAvailable(head: head)
+    }
+
+    /// The device's used index, read with acquire ordering.
+    private func publishedUsedIndex() throws(VirtqueueDriverError) -> UInt16 {
+        let index = try memory.driverLoad(UInt16.self, at: configuration.deviceArea + 2)
+        atomicMemoryFence(ordering: .acquiring)
+        return index
+    }
+
+    /// The id and length of the used ring's entry for used index `index`.
+    private func usedEntry(_ index: UInt16) throws(VirtqueueDriverError) -> (id: UInt32, length: UInt32) {
+        let slot = configuration.deviceArea + 4 + 8 * UInt64(index & (configuration.size - 1))
+        return (try memory.driverLoad(UInt32.self, at: slot), try memory.driverLoad(UInt32.self, at: slot + 4))
+    }
+
+    /// Takes back a chain the device returned: its table entries and data.
+    private func retire(_ id: UInt16, _ placed: PlacedRequest) {
+        requests[id] = nil
+        freeDescriptors += placed.descriptors
+        allocator.release(placed)
     }
 
     public func deviceWantsNotification() throws(VirtqueueDriverError) -> Bool {

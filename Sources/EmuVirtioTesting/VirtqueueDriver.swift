@@ -7,8 +7,13 @@ import EmuVirtio
 /// offered, or a length beyond the buffers, is reported as an error).
 ///
 /// Give ``configuration`` to the device (or to ``makeVirtqueue(_:memory:)``), submit, let the
-/// device pop and push, then ``takeCompletions()``. ``SplitQueueDriver`` and
-/// ``PackedQueueDriver`` also offer raw ring writes for hostile-driver tests.
+/// device pop and push, then ``takeCompletions()``.
+///
+/// For hostile-driver tests, ``offer(_:)`` lays out any chain described descriptor by descriptor
+/// (``RawDescriptor``: loops, links beyond the table, readable after writable, indirect tables of
+/// any shape), ``offerHead(_:)`` publishes a head index with no chain behind it, and
+/// ``takeUsed()`` reads whatever the device put in the used ring, for any chain. (The
+/// format-specific drivers also offer writes of single ring fields.)
 public protocol VirtqueueDriver: AnyObject {
     /// What the device needs to find the rings.
     var configuration: VirtqueueConfiguration { get }
@@ -20,6 +25,23 @@ public protocol VirtqueueDriver: AnyObject {
     /// The requests the device has returned since the last call, in the order it returned them.
     /// - Throws: ``VirtqueueDriverError`` if the device returned something it was not offered.
     func takeCompletions() throws(VirtqueueDriverError) -> [DriverCompletion]
+    /// Lays out `chain` exactly as described (its buffers and tables in the data area, its
+    /// descriptors in entries or slots the driver picks) and makes it available; returns its id
+    /// (split: the head index; packed: the buffer id). The chain is outstanding like a submitted
+    /// request until the device returns it.
+    /// - Throws: ``VirtqueueDriverError``: ``VirtqueueDriverError/invalidChain(_:)`` for a
+    ///   description this ring format cannot hold (a link by position in a packed ring).
+    func offer(_ chain: [RawDescriptor]) throws(VirtqueueDriverError) -> UInt16
+    /// Publishes `head` in the available ring as it is, whatever the table holds there (e.g. an
+    /// index beyond the table); it is not outstanding.
+    /// - Throws: ``VirtqueueDriverError/invalidChain(_:)`` for a packed ring, which has no head
+    ///   index; ``VirtqueueDriverError/memory(_:)``.
+    func offerHead(_ head: UInt16) throws(VirtqueueDriverError)
+    /// Everything the device put in the used ring since the last call (or the last
+    /// ``takeCompletions()``), in order, for any chain: submitted, offered, or an id the driver
+    /// never gave out. Chains that were outstanding are taken back.
+    /// - Throws: ``VirtqueueDriverError/memory(_:)`` only.
+    func takeUsed() throws(VirtqueueDriverError) -> [UsedRingEntry]
     /// Whether the device asked to be notified of the requests submitted since the last call
     /// (its notification suppression, with or without `VIRTIO_F_EVENT_IDX`).
     func deviceWantsNotification() throws(VirtqueueDriverError) -> Bool
@@ -35,10 +57,29 @@ struct PlacedBuffer {
 
 /// The buffers of one outstanding request, and where they came from.
 struct PlacedRequest {
+    /// The chain's buffers as the device sees them, in chain order.
     var buffers: [PlacedBuffer]
-    var indirectTable: Range<UInt64>?
+    /// What the driver took from its data area for the request (buffers, tables).
+    var allocations: [Range<UInt64>]
+    /// The ring slots (packed) or table entries (split) the chain holds.
     var ringSlots: Int
+    /// Split rings: the table entries the chain holds.
+    var descriptors: [UInt16] = []
     var writableCapacity: Int { buffers.reduce(0) { $0 + ($1.deviceWritable ? $1.range.count : 0) } }
+
+    /// A submitted request whose buffers are all the driver's.
+    init(buffers: [PlacedBuffer], ringSlots: Int) {
+        self.buffers = buffers
+        allocations = buffers.map(\.range)
+        self.ringSlots = ringSlots
+    }
+
+    /// An offered chain.
+    init(_ layout: RawChainLayout) {
+        buffers = layout.buffers
+        allocations = layout.allocations
+        ringSlots = layout.entries.count
+    }
 }
 
 extension GuestAllocator {
@@ -61,8 +102,7 @@ extension GuestAllocator {
 
     /// Frees everything a request held.
     mutating func release(_ request: PlacedRequest) {
-        request.buffers.forEach { release($0.range) }
-        if let table = request.indirectTable { release(table) }
+        request.allocations.forEach { release($0) }
     }
 }
 
@@ -87,6 +127,11 @@ extension GuestMemory {
     /// A store that a test driver uses for ring fields; failures mean the layout was wrong.
     func driverStore<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws(VirtqueueDriverError) {
         do { try store(value, at: address) } catch { throw .memory(error.description) }
+    }
+
+    /// Writes bytes a test driver placed; failures mean the layout was wrong.
+    func driverWrite(_ bytes: [UInt8], at address: UInt64) throws(VirtqueueDriverError) {
+        do { try write(bytes, at: address) } catch { throw .memory(error.description) }
     }
 
     func driverLoad<T: FixedWidthInteger>(_: T.Type, at address: UInt64) throws(VirtqueueDriverError) -> T {
