@@ -37,6 +37,13 @@ public struct PCMachineConfiguration: Sendable {
         acpi.memorySize = memorySize
         acpi.sciInterrupt = Self.sciInterrupt
         acpi.resetRegister = .resetControlRegister
+        // The PCI windows and ECAM the machine's PCI host decodes, so _CRS, MCFG and the BARs agree.
+        acpi.ecamBase = PCMemoryMap.ecamBase
+        acpi.ecamBusCount = PCMemoryMap.ecamBusRange.count
+        acpi.pciMMIOWindow32 = PCMemoryMap.pciMMIO32Window.lowerBound...(PCMemoryMap.pciMMIO32Window.upperBound - 1)
+        let window64 = PCMemoryMap.pciMMIO64Window(memorySize: memorySize)
+        acpi.pciMMIOWindow64 = window64.lowerBound...(window64.upperBound - 1)
+        acpi.pciIOWindow = UInt16(PCMemoryMap.pciIOWindow.lowerBound)...UInt16(PCMemoryMap.pciIOWindow.upperBound - 1)
         return acpi
     }
 

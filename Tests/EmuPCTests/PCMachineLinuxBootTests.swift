@@ -52,7 +52,7 @@ struct PCMachineLinuxBootTests {
             E820Entry(address: 0xE_0000, size: 0x2_0000, kind: .reserved),
             E820Entry(address: 0x10_0000, size: acpiBase - 0x10_0000, kind: .ram),
             E820Entry(address: acpiBase, size: ramEnd - acpiBase, kind: .acpi),
-            E820Entry(address: 0xB000_0000, size: 256 << 20, kind: .reserved),  // the ECAM window
+            E820Entry(address: PCMemoryMap.ecamBase, size: PCMemoryMap.ecamSize, kind: .reserved),  // the ECAM window
         ]
         #expect(Self.zeroPageE820(machine) == expected)
         #expect(result.e820 == expected)

@@ -73,9 +73,12 @@ public struct PCACPIConfiguration: Sendable, Equatable {
             throw .invalid("pciMMIOWindow32", "must lie below 4 GiB")
         }
         if let w = pciMMIOWindow64 {
-            let (ramEnd, overflow) = (UInt64(1) << 32).addingReportingOverflow(memorySize)
+            // RAM above PCMachineConfiguration.lowMemoryLimit is mapped from 4 GiB up.
+            let low = PCMachineConfiguration.lowMemoryLimit
+            let highRAM = memorySize > low ? memorySize - low : 0
+            let (ramEnd, overflow) = (UInt64(1) << 32).addingReportingOverflow(highRAM)
             guard !overflow, w.lowerBound >= ramEnd, w.upperBound < UInt64.max else {
-                throw .invalid("pciMMIOWindow64", "must lie above 4 GiB plus the RAM size")
+                throw .invalid("pciMMIOWindow64", "must lie above the RAM mapped from 4 GiB")
             }
         }
         guard pmBase <= 0xFFFF - 12, pmBase % 4 == 0 else {

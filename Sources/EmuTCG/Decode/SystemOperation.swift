@@ -1,8 +1,3 @@
-/// A segment register, numbered as the ModRM reg field of MOV Sreg names it.
-public enum SegmentRegister: Int, Sendable, Equatable {
-    case es = 0, cs, ss, ds, fs, gs
-}
-
 /// A system instruction (`Mnemonic.system`): the privileged architecture a kernel uses and the
 /// segment, port and far-transfer instructions around it. Operands are in `Instruction.operands`
 /// (general registers, memory, immediates) and `operandSize`; the control, debug or segment

@@ -124,7 +124,13 @@ struct PCACPITablesTests {
         #expect(throws: ACPIConfigurationError.self) { try Self.tables { $0.ecamBase = 0xB000_1000 } }
         #expect(throws: ACPIConfigurationError.self) { try Self.tables { $0.sciInterrupt = 2 } }
         #expect(throws: ACPIConfigurationError.self) { try Self.tables { $0.pciMMIOWindow32 = 0xC000_0000...0x1_0000_0000 } }
-        #expect(throws: ACPIConfigurationError.self) { try Self.tables { $0.pciMMIOWindow64 = 0x1_0000_0000...0x2_0000_0000 } }
+        // 4 GiB of RAM puts 1 GiB above 4 GiB (RAM ends at 3 GiB below it): a window there overlaps it.
+        #expect(throws: ACPIConfigurationError.self) {
+            try Self.tables { $0.memorySize = 4 << 30; $0.pciMMIOWindow64 = 0x1_0000_0000...0x2_0000_0000 }
+        }
+        #expect(throws: Never.self) {
+            try Self.tables { $0.memorySize = 4 << 30; $0.pciMMIOWindow64 = 0x1_4000_0000...0x2_0000_0000 }
+        }
         #expect(throws: ACPIConfigurationError.self) { try PCACPITables.build(PCACPIConfiguration(), at: 0x1001) }
     }
 

@@ -120,8 +120,3 @@ public struct DescriptorTableRegister: Hashable, Sendable {
         self.limit = limit
     }
 }
-
-/// The six segment registers in their instruction encoding order (ES, CS, SS, DS, FS, GS).
-public enum SegmentRegister: Int, CaseIterable, Sendable {
-    case es = 0, cs, ss, ds, fs, gs
-}
