@@ -181,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "emu-vhost",
             dependencies: [
-                "VhostUser", "EmuVirtio", "EmuVirtioBlock", "EmuVirtioTesting", "EmuCore",
+                "VhostUser", "EmuVirtio", "EmuVirtioBlock", "EmuVirtioTesting", "EmuCore", "ExampleSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/emu-vhost",
@@ -189,8 +189,17 @@ let package = Package(
         ),
         .executableTarget(
             name: "emu-user",
-            dependencies: ["EmuLinuxUser", "EmuTCG"],
+            dependencies: [
+                "EmuLinuxUser", "EmuTCG", "ExampleSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Examples/emu-user",
+            swiftSettings: strictSwift6
+        ),
+        // What every program in Examples/ shares: how it reports on standard error.
+        .target(
+            name: "ExampleSupport",
+            path: "Examples/Support",
             swiftSettings: strictSwift6
         ),
         .target(

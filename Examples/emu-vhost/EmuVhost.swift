@@ -1,5 +1,7 @@
 import ArgumentParser
 import EmuVirtio
+import ExampleSupport
+import Foundation
 import VhostUser
 #if canImport(Glibc)
 import Glibc
@@ -66,15 +68,8 @@ struct Write: ParsableCommand {
     @Argument var file: String
 
     func run() throws {
-        guard let f = fopen(file, "rb") else { throw ToolError("\(file): errno \(errno)") }
-        defer { fclose(f) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n == 0 { break }
-            data += chunk[0..<n]
-        }
+        guard let contents = FileManager.default.contents(atPath: file) else { throw ToolError("\(file): cannot be read") }
+        let data = [UInt8](contents)
         try blk.session().write(offset: offset, data)
         print("wrote \(data.count) bytes at \(offset)")
     }
@@ -115,7 +110,7 @@ struct Watch: ParsableCommand {
             var bytes: [UInt8]?
             for _ in 0..<3 {
                 do { bytes = try s.read(offset: offset, length: length); break } catch {
-                    FileHandleStderr.print("retrying read \(i) after a device reset: \(error)")
+                    StandardError.print("retrying read \(i) after a device reset: \(error)")
                     recoveries += 1
                     try s.recover()
                 }
@@ -125,12 +120,5 @@ struct Watch: ParsableCommand {
             for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
             print("read \(i): fnv1a=\(String(hash, radix: 16)) reconnects=\(s.device.reconnectCount) resets=\(recoveries)")
         }
-    }
-}
-
-enum FileHandleStderr {
-    static func print(_ line: String) {
-        let bytes = Array((line + "\n").utf8)
-        _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }
