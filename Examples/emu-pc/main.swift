@@ -96,7 +96,7 @@ struct EmuPCCommand: ParsableCommand {
         machine.memory.write(at: 0x7C00, size: 8, value: 0x0123_4567_89AB_CDEF)
         let back = machine.memory.read(at: 0x7C00, size: 8)
         print(back == 0x0123_4567_89AB_CDEF ? "RAM at 0x7C00: ok" : "RAM at 0x7C00: MISMATCH")
-        print("No CPU yet: guest code runs once EmuTCG lands.")
+        print("No guest runs yet: EmuTCG has no system mode to run one (--kernel loads and checks a Linux guest).")
         if back != 0x0123_4567_89AB_CDEF { throw ExitCode.failure }
     }
 
